@@ -1,0 +1,9 @@
+"""Interpretable probabilistic models of single-cell and spatial omics, built on scvi-tools."""
+
+from __future__ import annotations
+
+from . import data, logging, metrics, model, module, nn, pl, train
+
+__version__ = "0.1.0"
+
+__all__ = ["data", "logging", "metrics", "model", "module", "nn", "pl", "train"]
