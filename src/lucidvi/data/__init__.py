@@ -1,0 +1,6 @@
+"""Bundled real data sets, gene-set collections and simulators with known truth."""
+
+from ._bundled import cbmc, gene_sets, pbmc68k, read_gmt
+from ._simulate import simulate_linear
+
+__all__ = ["cbmc", "gene_sets", "pbmc68k", "read_gmt", "simulate_linear"]
