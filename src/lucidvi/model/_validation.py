@@ -1,0 +1,95 @@
+"""Checks of user input that fail early, with errors that say what to do."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import scipy.sparse as sp
+from anndata import AnnData
+
+_CHUNK_ROWS = 10_000
+
+
+def _row_chunks(matrix) -> Iterable[np.ndarray]:
+    """Yield the stored values of ``matrix`` in row chunks (all values of a dense matrix)."""
+    for start in range(0, matrix.shape[0], _CHUNK_ROWS):
+        chunk = matrix[start : start + _CHUNK_ROWS]
+        if sp.issparse(chunk):
+            yield np.asarray(chunk.data)
+        else:
+            yield np.asarray(chunk)
+
+
+def check_obs_keys(adata: AnnData, **keys: str | list[str] | None) -> None:
+    """Raise a ValueError naming any ``obs`` column that is missing.
+
+    Parameters
+    ----------
+    adata
+        The AnnData to check.
+    **keys
+        Argument name -> obs column name(s) given for it (``None`` to skip).
+    """
+    for argument, columns in keys.items():
+        if columns is None:
+            continue
+        for column in [columns] if isinstance(columns, str) else list(columns):
+            if column not in adata.obs.columns:
+                raise ValueError(
+                    f"{argument}={column!r} is not a column of adata.obs. Available columns: "
+                    f"{list(adata.obs.columns)}. Pass an existing column or add it first."
+                )
+            if adata.obs[column].isna().any():
+                n_missing = int(adata.obs[column].isna().sum())
+                raise ValueError(
+                    f"adata.obs[{column!r}] ({argument}) has {n_missing} missing values. Fill "
+                    f"them (e.g. with an 'unknown' category) or drop those cells first."
+                )
+
+
+def check_count_matrix(adata: AnnData, layer: str | None) -> None:
+    """Raise a ValueError when the count matrix cannot be modelled with a count likelihood.
+
+    Checks that the layer exists, that values are finite, non-negative integers, and that no
+    cell has zero total counts.
+
+    Parameters
+    ----------
+    adata
+        The AnnData to check.
+    layer
+        Layer holding the counts (``None`` for ``adata.X``).
+    """
+    if layer is not None and layer not in adata.layers:
+        raise ValueError(
+            f"layer={layer!r} is not in adata.layers (available: {list(adata.layers.keys())})."
+        )
+    matrix = adata.X if layer is None else adata.layers[layer]
+    where = "adata.X" if layer is None else f"adata.layers[{layer!r}]"
+    if matrix is None:
+        raise ValueError(f"{where} is empty; put the raw counts there or pass layer=.")
+    for values in _row_chunks(matrix):
+        if not np.all(np.isfinite(values)):
+            raise ValueError(
+                f"{where} contains NaN or infinite values. Counts must be finite: replace "
+                f"them or remove the affected cells/genes."
+            )
+        if np.any(values < 0):
+            raise ValueError(
+                f"{where} contains negative values, so it does not hold raw counts. Pass the "
+                f"layer with raw UMI counts via layer= (e.g. layer='counts')."
+            )
+        if np.any(values != np.round(values)):
+            raise ValueError(
+                f"{where} contains non-integer values (is it normalised or log-transformed?). "
+                f"This model's likelihood needs raw integer counts: pass them via layer=."
+            )
+    totals = np.asarray(matrix.sum(axis=1)).ravel()
+    zero_cells = np.flatnonzero(totals == 0)
+    if zero_cells.size:
+        shown = ", ".join(map(str, adata.obs_names[zero_cells[:5]]))
+        raise ValueError(
+            f"{zero_cells.size} cells have zero total counts (e.g. {shown}); their library size "
+            f"is undefined. Drop them first with `scanpy.pp.filter_cells(adata, min_counts=1)`."
+        )

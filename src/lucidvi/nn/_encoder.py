@@ -1,0 +1,60 @@
+"""A fully connected encoder to a diagonal Gaussian posterior."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.distributions import Normal
+
+
+class GaussianEncoder(nn.Module):
+    """Encode inputs into ``q(z | x) = N(mean(x), diag(var(x)))``.
+
+    ``n_layers`` blocks of Linear -> BatchNorm -> ReLU -> Dropout, then linear heads for the
+    mean and the log-variance (the architecture of scvi-tools' ``Encoder``). The returned
+    distribution skips argument validation, which costs more than the layers at small sizes.
+
+    Parameters
+    ----------
+    n_input
+        Input dimension.
+    n_output
+        Latent dimension.
+    n_hidden
+        Width of the hidden layers.
+    n_layers
+        Number of hidden layers.
+    dropout_rate
+        Dropout rate after each hidden layer.
+    var_eps
+        Added to the variance for numerical stability.
+    """
+
+    def __init__(
+        self,
+        n_input: int,
+        n_output: int,
+        n_hidden: int = 128,
+        n_layers: int = 1,
+        dropout_rate: float = 0.1,
+        var_eps: float = 1e-4,
+    ):
+        super().__init__()
+        blocks: list[nn.Module] = []
+        for i in range(n_layers):
+            blocks += [
+                nn.Linear(n_input if i == 0 else n_hidden, n_hidden),
+                nn.BatchNorm1d(n_hidden, momentum=0.01, eps=0.001),
+                nn.ReLU(),
+                nn.Dropout(dropout_rate),
+            ]
+        self.hidden = nn.Sequential(*blocks)
+        self.mean_encoder = nn.Linear(n_hidden if n_layers else n_input, n_output)
+        self.var_encoder = nn.Linear(n_hidden if n_layers else n_input, n_output)
+        self.var_eps = var_eps
+
+    def forward(self, x: torch.Tensor) -> Normal:
+        """Return the posterior distribution for inputs ``x`` of shape ``(n_cells, n_input)``."""
+        hidden = self.hidden(x)
+        variance = torch.exp(self.var_encoder(hidden)) + self.var_eps
+        return Normal(self.mean_encoder(hidden), variance.sqrt(), validate_args=False)

@@ -1,0 +1,37 @@
+import numpy as np
+import pytest
+import scvi
+
+import lucidvi
+
+
+@pytest.fixture(scope="session")
+def small_adata():
+    """A small simulated data set with two batches and covariates (never modified by tests)."""
+    adata = lucidvi.data.simulate_linear(
+        n_cells=400, n_genes=60, n_factors=3, n_batches=2, library_size=800, seed=3
+    )
+    rng = np.random.default_rng(0)
+    adata.obs["donor"] = rng.choice(["d1", "d2", "d3"], adata.n_obs)
+    adata.obs["percent_mito"] = rng.uniform(0, 0.1, adata.n_obs)
+    adata.obs["cell_type"] = np.where(adata.obsm["true_factors"][:, 0] > 0, "A", "B")
+    adata.obs["cell_type"] = adata.obs["cell_type"].astype("category")
+    return adata
+
+
+@pytest.fixture(scope="session")
+def trained_model(small_adata):
+    """LinearVI with batch, covariates and labels, trained for a few epochs once per session."""
+    scvi.settings.seed = 0
+    adata = small_adata.copy()
+    lucidvi.model.LinearVI.setup_anndata(
+        adata,
+        layer="counts",
+        batch_key="batch",
+        labels_key="cell_type",
+        categorical_covariate_keys=["donor"],
+        continuous_covariate_keys=["percent_mito"],
+    )
+    model = lucidvi.model.LinearVI(adata, n_latent=3, dispersion="gene-batch")
+    model.train(max_epochs=5, batch_size=64, enable_progress_bar=False)
+    return model

@@ -1,0 +1,44 @@
+import numpy as np
+import scipy.sparse as sp
+import torch
+from scvi import REGISTRY_KEYS
+from scvi.dataloaders import DataSplitter
+
+from lucidvi.model import LinearVI
+from lucidvi.train import InMemoryBatchLoader, InMemoryDataSplitter
+
+
+def test_loader_visits_every_cell_once_per_epoch():
+    x = sp.random(50, 8, density=0.3, format="csr", random_state=0, dtype=np.float32)
+    labels = np.arange(50).reshape(-1, 1)
+    loader = InMemoryBatchLoader(
+        {"X": x, "labels": labels}, np.arange(50), batch_size=16, shuffle=True, seed=0
+    )
+    assert len(loader) == 4
+    seen = []
+    for batch in loader:
+        assert batch["X"].dtype == torch.float32 and batch["labels"].dtype == torch.int64
+        rows = batch["labels"][:, 0].numpy()
+        np.testing.assert_array_equal(batch["X"].numpy(), x[rows].toarray())
+        seen.extend(rows)
+    assert sorted(seen) == list(range(50))
+    assert len(InMemoryBatchLoader({"X": x}, np.arange(50), 16, drop_last=True)) == 3
+
+
+def test_splitter_keeps_scvi_split(small_adata):
+    adata = small_adata.copy()
+    LinearVI.setup_anndata(
+        adata, layer="counts", batch_key="batch", continuous_covariate_keys=["percent_mito"]
+    )
+    manager = LinearVI(adata).adata_manager
+    ours, theirs = InMemoryDataSplitter(manager), DataSplitter(manager)
+    ours.setup()
+    theirs.setup()
+    np.testing.assert_array_equal(ours.train_idx, theirs.train_idx)
+    np.testing.assert_array_equal(ours.val_idx, theirs.val_idx)
+    batch = next(iter(ours.val_dataloader()))
+    reference = next(iter(theirs.val_dataloader()))
+    assert batch.keys() == reference.keys()
+    for key in batch:
+        torch.testing.assert_close(batch[key], reference[key], check_dtype=True)
+    assert batch[REGISTRY_KEYS.CONT_COVS_KEY].shape == (len(batch["X"]), 1)
