@@ -1,0 +1,60 @@
+"""Experiment logging: Lightning loggers for ``model.train(logger=...)``."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lightning.pytorch.loggers import WandbLogger
+
+
+def wandb_logger(
+    project: str = "lucidvi",
+    name: str | None = None,
+    offline: bool = False,
+    save_dir: str | os.PathLike = ".",
+    **kwargs: Any,
+) -> WandbLogger:
+    """Build a Weights & Biases logger to pass to ``model.train(logger=...)``.
+
+    Parameters
+    ----------
+    project
+        W&B project name.
+    name
+        Run name (W&B picks one when ``None``).
+    offline
+        Write the run to ``save_dir/wandb`` without contacting the server; sync it later with
+        ``wandb sync``.
+    save_dir
+        Folder for the run files.
+    **kwargs
+        Passed to :class:`lightning.pytorch.loggers.WandbLogger` (``tags``, ``config``, ...).
+
+    Returns
+    -------
+    The logger; ``logger.experiment`` is the underlying ``wandb`` run.
+
+    Raises
+    ------
+    ImportError
+        If wandb is not installed (``pip install 'lucidvi[wandb]'``).
+
+    Examples
+    --------
+    >>> from lucidvi.logging import wandb_logger
+    >>> logger = wandb_logger(project="pbmc", offline=True)
+    >>> model.train(max_epochs=100, logger=logger)  # doctest: +SKIP
+    """
+    try:
+        import wandb  # noqa: F401
+    except ImportError as error:
+        raise ImportError(
+            "Logging to Weights & Biases needs wandb: pip install 'lucidvi[wandb]'."
+        ) from error
+    from lightning.pytorch.loggers import WandbLogger
+
+    return WandbLogger(
+        project=project, name=name, offline=offline, save_dir=str(save_dir), **kwargs
+    )
