@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import scipy.sparse as sp
 import torch
 from scvi import REGISTRY_KEYS
@@ -42,3 +43,11 @@ def test_splitter_keeps_scvi_split(small_adata):
     for key in batch:
         torch.testing.assert_close(batch[key], reference[key], check_dtype=True)
     assert batch[REGISTRY_KEYS.CONT_COVS_KEY].shape == (len(batch["X"]), 1)
+
+
+def test_distributed_training_is_refused_clearly(small_adata):
+    adata = small_adata.copy()
+    LinearVI.setup_anndata(adata, layer="counts")
+    manager = LinearVI(adata).adata_manager
+    with pytest.raises(ValueError, match="distributed"):
+        InMemoryDataSplitter(manager, distributed_sampler=True)

@@ -207,8 +207,9 @@ class LinearVAE(BaseModuleClass):
 
         Returns
         -------
-        Dictionary with ``px`` (an scvi-tools distribution), ``pz`` (the prior), and the tensors
-        the loss uses: ``log_mu``, ``log_theta``, ``theta_index`` and ``zi_logits``.
+        Dictionary with ``px`` (an scvi-tools distribution) and ``pz`` (the prior), both
+        ``None`` in training mode, where the loss needs only the log-space tensors that are
+        always returned: ``log_mu``, ``log_theta``, ``theta_index`` and ``zi_logits``.
         """
         if transform_batch is not None:
             batch_index = torch.full_like(batch_index, int(transform_batch))
@@ -218,19 +219,11 @@ class LinearVAE(BaseModuleClass):
         log_mu = log_scale + library
         theta_index = batch_index[:, 0].long() if self.dispersion == "gene-batch" else None
         log_theta = self.px_r
-        theta_cells = torch.exp(log_theta[0] if theta_index is None else log_theta[theta_index])
-        scale, mu = torch.exp(log_scale), torch.exp(log_mu)
-        zi_logits = None
-        if self.gene_likelihood == "nb":
-            px = NegativeBinomial(mu=mu, theta=theta_cells, scale=scale)
-        elif self.gene_likelihood == "zinb":
-            zi_logits = self.zi_decoder(z, categories, cont_covs)
-            px = ZeroInflatedNegativeBinomial(
-                mu=mu, theta=theta_cells, zi_logits=zi_logits, scale=scale
-            )
-        else:
-            px = Poisson(rate=mu, scale=scale)
-        pz = Normal(torch.zeros_like(z), torch.ones_like(z), validate_args=False)
+        zi_logits = self.zi_decoder(z, categories, cont_covs) if self.zi_decoder else None
+        px = pz = None
+        if not self.training:  # the training loss only needs the log-space tensors
+            px = self._count_distribution(log_scale, log_mu, log_theta, theta_index, zi_logits)
+            pz = Normal(torch.zeros_like(z), torch.ones_like(z), validate_args=False)
         return {
             "px": px,
             "pz": pz,
@@ -240,6 +233,24 @@ class LinearVAE(BaseModuleClass):
             "theta_index": theta_index,
             "zi_logits": zi_logits,
         }
+
+    def _count_distribution(
+        self,
+        log_scale: torch.Tensor,
+        log_mu: torch.Tensor,
+        log_theta: torch.Tensor,
+        theta_index: torch.Tensor | None,
+        zi_logits: torch.Tensor | None,
+    ) -> Distribution:
+        scale, mu = torch.exp(log_scale), torch.exp(log_mu)
+        if self.gene_likelihood == "poisson":
+            return Poisson(rate=mu, scale=scale)
+        theta = torch.exp(log_theta[0] if theta_index is None else log_theta[theta_index])
+        if self.gene_likelihood == "zinb":
+            return ZeroInflatedNegativeBinomial(
+                mu=mu, theta=theta, zi_logits=zi_logits, scale=scale
+            )
+        return NegativeBinomial(mu=mu, theta=theta, scale=scale)
 
     def log_likelihood(
         self, x: torch.Tensor, generative_outputs: dict[str, torch.Tensor | None]
@@ -261,10 +272,12 @@ class LinearVAE(BaseModuleClass):
         if self.gene_likelihood == "poisson":
             return poisson_log_likelihood(x, log_mu)
         log_theta, theta_index = generative_outputs["log_theta"], generative_outputs["theta_index"]
+        # training data were checked by setup_anndata; anything else is checked here
+        validate = not self.training
         if self.gene_likelihood == "zinb":
             zi_logits = generative_outputs["zi_logits"]
-            return zinb_log_likelihood(x, log_mu, log_theta, zi_logits, theta_index)
-        return nb_log_likelihood(x, log_mu, log_theta, theta_index)
+            return zinb_log_likelihood(x, log_mu, log_theta, zi_logits, theta_index, validate)
+        return nb_log_likelihood(x, log_mu, log_theta, theta_index, validate)
 
     def loss(
         self,

@@ -27,11 +27,9 @@ import torch.nn.functional as F
 TABLE_MAX_COUNT = 64
 
 
-def _integer_counts(x: torch.Tensor) -> torch.Tensor:
-    counts = x.long()
-    if not torch.equal(counts.to(x.dtype), x):
+def _check_integer(x: torch.Tensor) -> None:
+    if not torch.equal(torch.round(x), x):
         raise ValueError("The count likelihoods need integer counts; x has non-integer values.")
-    return counts
 
 
 def _gamma_ratio_table(log_theta: torch.Tensor, table_max: int) -> torch.Tensor:
@@ -44,7 +42,6 @@ def _gamma_ratio_table(log_theta: torch.Tensor, table_max: int) -> torch.Tensor:
 
 
 def _lgamma_terms(
-    counts: torch.Tensor,
     x: torch.Tensor,
     log_theta: torch.Tensor,
     theta_index: torch.Tensor | None,
@@ -57,7 +54,7 @@ def _lgamma_terms(
     if theta_index is not None:
         rows = rows + (theta_index * (table_max + 1))[:, None]
     terms = table.gather(0, rows).sum(-1)
-    cells, genes = torch.nonzero(counts > table_max, as_tuple=True)
+    cells, genes = torch.nonzero(x > table_max, as_tuple=True)
     if cells.numel():
         group = 0 if theta_index is None else theta_index[cells]
         theta = torch.exp(log_theta[group, genes])
@@ -110,6 +107,7 @@ def nb_log_likelihood(
     log_mu: torch.Tensor,
     log_theta: torch.Tensor,
     theta_index: torch.Tensor | None = None,
+    validate: bool = True,
 ) -> torch.Tensor:
     """Negative binomial log-likelihood summed over genes (integer counts).
 
@@ -124,6 +122,9 @@ def nb_log_likelihood(
         (a single row for gene-level dispersion, one per batch for gene-batch dispersion).
     theta_index
         Group of each cell, shape ``(n_cells,)`` integer; ``None`` when ``log_theta`` has one row.
+    validate
+        Check that ``x`` holds integers (skip it only for data checked beforehand: non-integer
+        counts would be truncated silently).
 
     Returns
     -------
@@ -132,15 +133,16 @@ def nb_log_likelihood(
     Raises
     ------
     ValueError
-        If ``x`` has non-integer values.
+        If ``validate`` and ``x`` has non-integer values.
     """
-    counts = _integer_counts(x)
+    if validate:
+        _check_integer(x)
     log_theta_cells = log_theta[0] if theta_index is None else log_theta[theta_index]
     # With d = log(mu / theta), x log mu + theta log theta - (x + theta) log(mu + theta)
     # = x d - (x + theta) softplus(d): one softplus, stable for any scale.
     d = log_mu - log_theta_cells
     dense = (x * d - (x + torch.exp(log_theta_cells)) * F.softplus(d)).sum(-1)
-    return dense + _lgamma_terms(counts, x, log_theta, theta_index)
+    return dense + _lgamma_terms(x, log_theta, theta_index)
 
 
 def zinb_log_likelihood(
@@ -149,6 +151,7 @@ def zinb_log_likelihood(
     log_theta: torch.Tensor,
     zi_logits: torch.Tensor,
     theta_index: torch.Tensor | None = None,
+    validate: bool = True,
 ) -> torch.Tensor:
     """Zero-inflated negative binomial log-likelihood summed over genes.
 
@@ -164,6 +167,8 @@ def zinb_log_likelihood(
         Logits of the zero-inflation probability, same shape as ``x``.
     theta_index
         Group of each cell, shape ``(n_cells,)``; ``None`` when ``log_theta`` has one row.
+    validate
+        Check that ``x`` holds integers (see :func:`nb_log_likelihood`).
 
     Returns
     -------
@@ -180,6 +185,6 @@ def zinb_log_likelihood(
     nonzero_case = -zi_logits - softplus_pi
     mix = torch.where(is_zero, zero_case, nonzero_case).sum(-1)
     # NB log-likelihood of the non-zero entries (zero entries contribute log NB(0) there)
-    nb_all = nb_log_likelihood(x, log_mu, log_theta, theta_index)
+    nb_all = nb_log_likelihood(x, log_mu, log_theta, theta_index, validate)
     nb_zero_part = (log_nb_zero * is_zero).sum(-1)
     return mix + nb_all - nb_zero_part

@@ -43,6 +43,8 @@ class InMemoryBatchLoader:
         Drop a last, incomplete minibatch.
     seed
         Seed of the shuffling generator.
+    pin_memory
+        Return minibatches in page-locked memory (faster copies to a GPU).
     """
 
     def __init__(
@@ -53,6 +55,7 @@ class InMemoryBatchLoader:
         shuffle: bool = False,
         drop_last: bool = False,
         seed: int | None = None,
+        pin_memory: bool = False,
     ):
         self.arrays = arrays
         self.indices = np.asarray(indices, dtype=np.int64)
@@ -60,6 +63,7 @@ class InMemoryBatchLoader:
         self.shuffle = shuffle
         self.drop_last = drop_last
         self._rng = np.random.default_rng(seed)
+        self.pin_memory = pin_memory
 
     def __len__(self) -> int:
         n = len(self.indices)
@@ -71,7 +75,8 @@ class InMemoryBatchLoader:
             part = values[rows]
             part = part.toarray() if sp.issparse(part) else part
             dtype = np.float32 if key in _FLOAT_KEYS else np.int64
-            batch[key] = torch.from_numpy(np.ascontiguousarray(part, dtype=dtype))
+            tensor = torch.from_numpy(np.ascontiguousarray(part, dtype=dtype))
+            batch[key] = tensor.pin_memory() if self.pin_memory else tensor
         return batch
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
@@ -103,6 +108,13 @@ class InMemoryDataSplitter(DataSplitter):
         Minibatch size.
     drop_last
         Drop a last, incomplete training minibatch.
+    pin_memory
+        Return minibatches in page-locked memory (faster copies to a GPU).
+    distributed_sampler
+        Must be ``False``: the in-memory loaders do not shard cells across processes.
+    load_sparse_tensor
+        Accepted for compatibility with ``train()``; minibatches are always dense (only the
+        minibatch's rows are densified, the full matrix stays sparse).
     **kwargs
         Other :class:`~scvi.dataloaders.DataSplitter` arguments (``external_indexing``, ...).
     """
@@ -115,10 +127,16 @@ class InMemoryDataSplitter(DataSplitter):
         shuffle_set_split: bool = True,
         batch_size: int = 128,
         drop_last: bool = False,
+        pin_memory: bool = False,
+        distributed_sampler: bool = False,
+        load_sparse_tensor: bool = False,
         **kwargs,
     ):
-        for unused in ("load_sparse_tensor", "distributed_sampler", "pin_memory"):
-            kwargs.pop(unused, None)
+        if distributed_sampler:
+            raise ValueError(
+                "The in-memory minibatch loaders do not support distributed (multi-process) "
+                "training. Train on one device, or pass your own `datamodule=` to train()."
+            )
         super().__init__(
             adata_manager,
             train_size=train_size,
@@ -126,6 +144,7 @@ class InMemoryDataSplitter(DataSplitter):
             shuffle_set_split=shuffle_set_split,
             batch_size=batch_size,
             drop_last=drop_last,
+            pin_memory=pin_memory,
             **kwargs,
         )
         self.batch_size = batch_size
@@ -143,6 +162,7 @@ class InMemoryDataSplitter(DataSplitter):
             shuffle=train,
             drop_last=self.drop_last_train if train else False,
             seed=settings.seed,
+            pin_memory=self.pin_memory,
         )
 
     def train_dataloader(self) -> InMemoryBatchLoader:
