@@ -12,10 +12,11 @@ The Gamma-function terms dominate the cost of the textbook evaluation (``lgamma`
 ``digamma`` backward on every entry). For integer counts they are a sum of logarithms,
 ``log Gamma(x + theta) - log Gamma(theta) = sum_{j < x} log(theta + j)``, and ``theta`` is shared
 by all cells of a dispersion group, so this module tabulates
-``T[k, g] = sum_{j < k} log(theta_g + j) - log k!`` for ``k <= K`` once per minibatch (a
-cumulative sum of ``K x n_genes`` logarithms) and gathers ``T[x_ng, g]``; the rare counts above
-``K`` are corrected exactly with ``lgamma`` on those entries only. ``theta log theta`` is
-likewise computed once per gene. The result is exact (to floating point) for integer counts.
+``T[k, g] = sum_{j < k} log(theta_g + j) - log k!`` and its derivative for ``k <= K`` once per
+minibatch (cumulative sums over ``K x n_genes`` entries) and gathers ``T[x_ng, g]``; the rare
+counts above ``K`` are corrected exactly with ``lgamma``/``digamma`` on those entries only. The
+gradients are written out by hand, which replaces some twenty recorded elementwise operations
+by a few. The result is exact (to floating point) for integer counts.
 """
 
 from __future__ import annotations
@@ -32,41 +33,97 @@ def _check_integer(x: torch.Tensor) -> None:
         raise ValueError("The count likelihoods need integer counts; x has non-integer values.")
 
 
-def _gamma_ratio_table(log_theta: torch.Tensor, table_max: int) -> torch.Tensor:
-    """``T[group, k, g] = log Gamma(theta + k) - log Gamma(theta) - log k!`` for ``k <= K``."""
+def _gamma_tables(log_theta: torch.Tensor, table_max: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Values and log-theta derivatives of the Gamma-function terms for counts ``k <= K``.
+
+    Returns two tables of shape ``(n_groups * (K + 1), n_genes)``: the values
+    ``log Gamma(theta + k) - log Gamma(theta) - log k! = sum_{j<k} log(theta + j) - log k!`` and
+    their derivatives in ``log theta``, ``sum_{j<k} theta / (theta + j)``.
+    """
+    n_groups, n_genes = log_theta.shape
     steps = torch.arange(table_max, dtype=log_theta.dtype, device=log_theta.device)
-    logs = torch.log(torch.exp(log_theta).unsqueeze(-2) + steps[:, None])
-    log_factorial = torch.lgamma(steps + 2.0)  # log k! for k = step + 1
-    ratio = torch.cumsum(logs, dim=-2) - log_factorial[:, None]
-    return F.pad(ratio, (0, 0, 1, 0))  # row k = 0 is zero
+    theta = torch.exp(log_theta).unsqueeze(-2)  # (groups, 1, genes)
+    shifted = theta + steps[:, None]
+    values = log_theta.new_zeros(n_groups, table_max + 1, n_genes)  # row k = 0 stays 0
+    derivatives = torch.zeros_like(values)
+    torch.cumsum(torch.log(shifted), dim=-2, out=values[:, 1:])
+    values[:, 1:] -= torch.lgamma(steps + 2.0)[:, None]  # log k! for k = step + 1
+    torch.cumsum(theta / shifted, dim=-2, out=derivatives[:, 1:])
+    return values.view(-1, n_genes), derivatives.view(-1, n_genes)
 
 
-def _lgamma_terms(
-    x: torch.Tensor,
-    log_theta: torch.Tensor,
-    theta_index: torch.Tensor | None,
-    table_max: int = TABLE_MAX_COUNT,
-) -> torch.Tensor:
-    """Per cell ``sum_g log Gamma(x + theta) - log Gamma(theta) - log x!``."""
-    n_groups = log_theta.shape[0]
-    table = _gamma_ratio_table(log_theta, table_max).reshape(n_groups * (table_max + 1), -1)
-    rows = x.clamp(max=table_max).long()
-    if theta_index is not None:
-        rows = rows + (theta_index * (table_max + 1))[:, None]
-    terms = table.gather(0, rows).sum(-1)
-    cells, genes = torch.nonzero(x > table_max, as_tuple=True)
-    if cells.numel():
-        group = 0 if theta_index is None else theta_index[cells]
-        theta = torch.exp(log_theta[group, genes])
-        values = x[cells, genes]
-        correction = (
-            torch.lgamma(values + theta)
-            - torch.lgamma(theta + table_max)
-            - torch.lgamma(values + 1.0)
-            + torch.lgamma(torch.tensor(table_max + 1.0, dtype=x.dtype, device=x.device))
-        )
-        terms = terms.index_add(0, cells, correction)
-    return terms
+class _NegativeBinomial(torch.autograd.Function):
+    """NB log-likelihood per cell with hand-written gradients (see :func:`nb_log_likelihood`).
+
+    Autograd would record and replay about twenty elementwise operations over the minibatch;
+    the analytic gradients take a few, computed in the forward pass:
+    ``d/d log(mu) = theta (x - mu) / (mu + theta)`` and
+    ``d/d log(theta) = -d/d log(mu) - theta softplus(log(mu / theta)) + theta (psi(x + theta) -
+    psi(theta))``, the digamma difference being ``sum_{j<x} theta / (theta + j)``.
+    """
+
+    @staticmethod
+    def forward(ctx, x, log_mu, log_theta, theta_index, table_max):
+        log_theta_cells = log_theta[0] if theta_index is None else log_theta[theta_index]
+        theta_cells = torch.exp(log_theta_cells)
+        d = log_mu - log_theta_cells
+        softplus_d = F.softplus(d)
+        x_theta = x + theta_cells
+        value = torch.sum(x * d - x_theta * softplus_d, dim=-1)
+
+        rows = x.clamp(max=table_max).long()
+        if theta_index is not None:
+            rows += (theta_index * (table_max + 1))[:, None]
+        values, derivatives = _gamma_tables(log_theta, table_max)
+        value += values.gather(0, rows).sum(-1)
+
+        large_cells, large_genes = torch.nonzero(x > table_max, as_tuple=True)
+        if large_cells.numel():  # counts above the table: exact correction with lgamma
+            theta = (
+                theta_cells[..., large_genes]
+                if theta_index is None
+                else theta_cells[large_cells, large_genes]
+            )
+            counts = x[large_cells, large_genes]
+            top = torch.tensor(float(table_max), dtype=x.dtype, device=x.device)
+            correction = (
+                torch.lgamma(counts + theta)
+                - torch.lgamma(theta + top)
+                - torch.lgamma(counts + 1.0)
+                + torch.lgamma(top + 1.0)
+            )
+            value.index_add_(0, large_cells, correction)
+
+        if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
+            grad_log_mu = x - x_theta * torch.sigmoid(d)
+            grad_log_theta = derivatives.gather(0, rows)
+            grad_log_theta -= grad_log_mu
+            grad_log_theta -= theta_cells * softplus_d
+            if large_cells.numel():
+                grad_log_theta.index_put_(
+                    (large_cells, large_genes),
+                    theta * (torch.digamma(counts + theta) - torch.digamma(theta + top)),
+                    accumulate=True,
+                )
+            ctx.save_for_backward(grad_log_mu, grad_log_theta, theta_index)
+            ctx.n_groups = log_theta.shape[0]
+        return value
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, upstream):
+        grad_log_mu, grad_log_theta, theta_index = ctx.saved_tensors
+        grad_mu = upstream[:, None] * grad_log_mu
+        if theta_index is None:
+            grad_theta = (upstream @ grad_log_theta).unsqueeze(0)
+        else:
+            grad_theta = torch.zeros(
+                ctx.n_groups,
+                grad_log_theta.shape[-1],
+                dtype=upstream.dtype,
+                device=upstream.device,
+            ).index_add_(0, theta_index, upstream[:, None] * grad_log_theta)
+        return None, grad_mu, grad_theta, None, None
 
 
 def log_factorial_sum(x: torch.Tensor) -> torch.Tensor:
@@ -137,12 +194,11 @@ def nb_log_likelihood(
     """
     if validate:
         _check_integer(x)
-    log_theta_cells = log_theta[0] if theta_index is None else log_theta[theta_index]
+    if log_theta.dim() != 2 or log_theta.shape[-1] != x.shape[-1]:
+        raise ValueError(f"log_theta must have shape (n_groups, {x.shape[-1]}).")
     # With d = log(mu / theta), x log mu + theta log theta - (x + theta) log(mu + theta)
     # = x d - (x + theta) softplus(d): one softplus, stable for any scale.
-    d = log_mu - log_theta_cells
-    dense = (x * d - (x + torch.exp(log_theta_cells)) * F.softplus(d)).sum(-1)
-    return dense + _lgamma_terms(x, log_theta, theta_index)
+    return _NegativeBinomial.apply(x, log_mu, log_theta, theta_index, TABLE_MAX_COUNT)
 
 
 def zinb_log_likelihood(
