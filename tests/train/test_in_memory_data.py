@@ -51,3 +51,18 @@ def test_distributed_training_is_refused_clearly(small_adata):
     manager = LinearVI(adata).adata_manager
     with pytest.raises(ValueError, match="distributed"):
         InMemoryDataSplitter(manager, distributed_sampler=True)
+
+
+def test_sparse_and_densified_counts_give_the_same_minibatches(small_adata):
+    adata = small_adata.copy()
+    LinearVI.setup_anndata(adata, layer="counts")
+    manager = LinearVI(adata).adata_manager
+    dense, sparse = (
+        InMemoryDataSplitter(manager),
+        InMemoryDataSplitter(manager, dense_limit_bytes=0),
+    )
+    assert isinstance(dense.arrays["X"], np.ndarray) and sp.issparse(sparse.arrays["X"])
+    dense.setup()
+    sparse.setup()
+    for a, b in zip(dense.train_dataloader(), sparse.train_dataloader(), strict=True):
+        torch.testing.assert_close(a["X"], b["X"])

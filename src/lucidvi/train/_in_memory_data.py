@@ -15,19 +15,24 @@ from scvi.dataloaders import DataSplitter
 _FLOAT_KEYS = (REGISTRY_KEYS.X_KEY, REGISTRY_KEYS.CONT_COVS_KEY, REGISTRY_KEYS.SIZE_FACTOR_KEY)
 
 
-def _as_2d_array(values: np.ndarray | pd.DataFrame | sp.spmatrix, key: str):
+def _as_2d_array(
+    values: np.ndarray | pd.DataFrame | sp.spmatrix, key: str, dense_limit_bytes: int
+) -> np.ndarray | sp.csr_matrix:
     if isinstance(values, pd.DataFrame):
         values = values.to_numpy()
+    dtype = np.float32 if key in _FLOAT_KEYS else np.int64
     if sp.issparse(values):
-        return sp.csr_matrix(values)
-    values = np.asarray(values)
+        if np.prod(values.shape) * np.dtype(dtype).itemsize > dense_limit_bytes:
+            return sp.csr_matrix(values)
+        values = values.toarray()
+    values = np.asarray(values, dtype=dtype)
     return values.reshape(-1, 1) if values.ndim == 1 else values
 
 
 class InMemoryBatchLoader:
     """Iterate over minibatches of registered arrays held in memory.
 
-    Sparse matrices stay sparse (CSR); only the rows of a minibatch are densified.
+    Sparse matrices (CSR) are sliced by rows and only the minibatch is densified.
 
     Parameters
     ----------
@@ -75,7 +80,7 @@ class InMemoryBatchLoader:
             part = values[rows]
             part = part.toarray() if sp.issparse(part) else part
             dtype = np.float32 if key in _FLOAT_KEYS else np.int64
-            tensor = torch.from_numpy(np.ascontiguousarray(part, dtype=dtype))
+            tensor = torch.from_numpy(np.asarray(part, dtype=dtype))
             batch[key] = tensor.pin_memory() if self.pin_memory else tensor
         return batch
 
@@ -92,7 +97,8 @@ class InMemoryDataSplitter(DataSplitter):
     The split into training, validation and test cells is scvi-tools' own (same seed, same
     indices); only the loaders differ: :class:`InMemoryBatchLoader` slices the registered arrays
     directly, which removes most of the per-step data-loading overhead for data that fits in
-    memory (sparse counts stay sparse).
+    memory. Sparse counts are densified once when the dense copy is small
+    (``dense_limit_bytes``), and otherwise stay sparse.
 
     Parameters
     ----------
@@ -113,8 +119,11 @@ class InMemoryDataSplitter(DataSplitter):
     distributed_sampler
         Must be ``False``: the in-memory loaders do not shard cells across processes.
     load_sparse_tensor
-        Accepted for compatibility with ``train()``; minibatches are always dense (only the
-        minibatch's rows are densified, the full matrix stays sparse).
+        Accepted for compatibility with ``train()``; minibatches are always dense.
+    dense_limit_bytes
+        A sparse matrix whose dense float32 copy fits in this many bytes is densified once
+        (cutting dense minibatches is ~10x faster than slicing CSR rows); larger ones stay
+        sparse and only each minibatch's rows are densified.
     **kwargs
         Other :class:`~scvi.dataloaders.DataSplitter` arguments (``external_indexing``, ...).
     """
@@ -130,6 +139,7 @@ class InMemoryDataSplitter(DataSplitter):
         pin_memory: bool = False,
         distributed_sampler: bool = False,
         load_sparse_tensor: bool = False,
+        dense_limit_bytes: int = 256 * 2**20,
         **kwargs,
     ):
         if distributed_sampler:
@@ -150,7 +160,7 @@ class InMemoryDataSplitter(DataSplitter):
         self.batch_size = batch_size
         self.drop_last_train = drop_last
         self.arrays = {
-            key: _as_2d_array(adata_manager.get_from_registry(key), key)
+            key: _as_2d_array(adata_manager.get_from_registry(key), key, dense_limit_bytes)
             for key in adata_manager.data_registry
         }
 
