@@ -94,13 +94,16 @@ def main() -> None:
     parser.add_argument("--test-fraction", type=float, default=0.1)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--skip-synthetic", action="store_true")
+    parser.add_argument(
+        "--datasets", nargs="+", choices=["cbmc", "synthetic"], default=["cbmc", "synthetic"]
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     scvi.settings.verbosity = 30
 
-    _bench("CBMC", lucidvi.data.cbmc(), args.epochs, args)
-    if not args.skip_synthetic:
+    if "cbmc" in args.datasets:
+        _bench("CBMC", lucidvi.data.cbmc(), args.epochs, args)
+    if "synthetic" in args.datasets:
         synthetic = lucidvi.data.simulate_linear(
             args.synthetic_cells, args.synthetic_genes, 10, library_size=500, seed=args.seed
         )

@@ -86,7 +86,7 @@ def run_demo(out: str | Path = "lucidvi_demo", quick: bool = False, seed: int = 
         n_iterations=2,
         directed=False,
     )
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    fig, axes = plt.subplots(1, 2, figsize=(15, 5), gridspec_kw={"wspace": 0.75})
     sc.pl.umap(adata, color="cell_type", ax=axes[0], show=False, title="cell type (bulk_labels)")
     sc.pl.umap(
         adata,
@@ -112,9 +112,8 @@ def run_demo(out: str | Path = "lucidvi_demo", quick: bool = False, seed: int = 
 
     summary = top.groupby(["factor", "direction"])["gene"].apply(lambda g: ", ".join(g[:5]))
     summary = summary.unstack("direction").reindex(loadings.columns)
-    summary = summary.reset_index().rename(
-        columns={"+": "top 5 positive genes", "-": "top 5 negative genes"}
-    )
+    summary = summary.rename_axis("factor").reset_index()
+    summary = summary.rename(columns={"+": "top 5 positive genes", "-": "top 5 negative genes"})
     ari = _adjusted_rand(adata.obs["cell_type"], adata.obs["leiden_linearvi"])
     report = out / "report.md"
     report.write_text(

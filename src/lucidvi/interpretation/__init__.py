@@ -1,1 +1,1 @@
-"""interpretation."""
+"""Interpretation results (frozen dataclasses with ``compute()``); the first ones come next."""
