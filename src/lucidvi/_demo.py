@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from pathlib import Path
 
@@ -11,16 +10,15 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 import scanpy as sc  # noqa: E402
 import scvi  # noqa: E402
+import torch  # noqa: E402
+from sklearn.metrics import adjusted_rand_score  # noqa: E402
 
 from lucidvi.data import pbmc68k  # noqa: E402
 from lucidvi.model import LinearVI  # noqa: E402
 from lucidvi.pl import loadings_heatmap  # noqa: E402
 from lucidvi.pl._loadings import top_loading_genes  # noqa: E402
-
-logger = logging.getLogger(__name__)
 
 
 def _step(message: str) -> None:
@@ -114,7 +112,7 @@ def run_demo(out: str | Path = "lucidvi_demo", quick: bool = False, seed: int = 
     summary = summary.unstack("direction").reindex(loadings.columns)
     summary = summary.rename_axis("factor").reset_index()
     summary = summary.rename(columns={"+": "top 5 positive genes", "-": "top 5 negative genes"})
-    ari = _adjusted_rand(adata.obs["cell_type"], adata.obs["leiden_linearvi"])
+    ari = adjusted_rand_score(adata.obs["cell_type"], adata.obs["leiden_linearvi"])
     report = out / "report.md"
     report.write_text(
         f"""# lucidvi demo: LinearVI on PBMC 68k (bundled)
@@ -123,7 +121,7 @@ Data: {adata.n_obs} cells x {adata.n_vars} genes, {adata.obs["cell_type"].nuniqu
 (`bulk_labels`), integer UMI counts recovered from scanpy's `pbmc68k_reduced`.
 
 Model: LinearVI, {n_latent} factors, negative binomial likelihood, {max_epochs} epochs
-({seconds:.1f} s on {_threads()} CPU threads). Final training ELBO loss per cell:
+({seconds:.1f} s on {torch.get_num_threads()} CPU threads). Final training ELBO loss per cell:
 {float(history.to_numpy().ravel()[-1]):.1f}. Leiden clusters on the latent vs cell types:
 ARI {ari:.2f}.
 
@@ -148,15 +146,3 @@ loadings: `loadings.csv`; the trained model: `model/`.
     )
     _step(f"wrote {report} and figures in {out}/")
     return report
-
-
-def _threads() -> int:
-    import torch
-
-    return torch.get_num_threads()
-
-
-def _adjusted_rand(labels, clusters) -> float:
-    from sklearn.metrics import adjusted_rand_score
-
-    return float(adjusted_rand_score(np.asarray(labels), np.asarray(clusters)))

@@ -157,8 +157,6 @@ class InMemoryDataSplitter(DataSplitter):
             pin_memory=pin_memory,
             **kwargs,
         )
-        self.batch_size = batch_size
-        self.drop_last_train = drop_last
         self.arrays = {
             key: _as_2d_array(adata_manager.get_from_registry(key), key, dense_limit_bytes)
             for key in adata_manager.data_registry
@@ -168,9 +166,9 @@ class InMemoryDataSplitter(DataSplitter):
         return InMemoryBatchLoader(
             self.arrays,
             indices,
-            batch_size=self.batch_size,
+            batch_size=self.data_loader_kwargs["batch_size"],
             shuffle=train,
-            drop_last=self.drop_last_train if train else False,
+            drop_last=self.drop_last if train else False,
             seed=settings.seed,
             pin_memory=self.pin_memory,
         )
