@@ -55,6 +55,10 @@ def wandb_logger(
         ) from error
     from lightning.pytorch.loggers import WandbLogger
 
+    if offline:
+        # Lightning only sets WANDB_MODE, which wandb ignores once it has been set up in this
+        # process (e.g. after an earlier wandb.init); the explicit mode always holds.
+        kwargs.setdefault("mode", "offline")
     return WandbLogger(
         project=project, name=name, offline=offline, save_dir=str(save_dir), **kwargs
     )

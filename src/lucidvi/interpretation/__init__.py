@@ -1,1 +1,17 @@
-"""Interpretation results (frozen dataclasses with ``compute()``); the first ones come next."""
+"""Interpretation results: frozen dataclasses with ``compute()``, tables, plots and logging."""
+
+from ._dim_importance import DimImportance
+from ._gene_loadings import GeneLoadings
+from ._gene_program_enrichment import GeneProgramEnrichment
+from ._gene_ranks import GeneRanks
+from ._genes_per_dim import GenesPerDim
+from ._latent_report import LatentReport
+
+__all__ = [
+    "DimImportance",
+    "GeneLoadings",
+    "GeneProgramEnrichment",
+    "GeneRanks",
+    "GenesPerDim",
+    "LatentReport",
+]

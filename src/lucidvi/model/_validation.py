@@ -8,6 +8,8 @@ import numpy as np
 import scipy.sparse as sp
 from anndata import AnnData
 
+from lucidvi._layers import read_layer
+
 _CHUNK_ROWS = 10_000
 
 
@@ -61,14 +63,7 @@ def check_count_matrix(adata: AnnData, layer: str | None) -> None:
     layer
         Layer holding the counts (``None`` for ``adata.X``).
     """
-    if layer is not None and layer not in adata.layers:
-        raise ValueError(
-            f"layer={layer!r} is not in adata.layers (available: {list(adata.layers.keys())})."
-        )
-    matrix = adata.X if layer is None else adata.layers[layer]
-    where = "adata.X" if layer is None else f"adata.layers[{layer!r}]"
-    if matrix is None:
-        raise ValueError(f"{where} is empty; put the raw counts there or pass layer=.")
+    matrix, where = read_layer(adata, layer)
     for values in _row_chunks(matrix):
         if not np.all(np.isfinite(values)):
             raise ValueError(
