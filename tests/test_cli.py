@@ -1,6 +1,7 @@
 import pandas as pd
 
 from lucidvi.cli import main
+from lucidvi.interpretation import DimImportance, GeneProgramEnrichment, GenesPerDim
 
 
 def test_demo_quick_writes_report_and_figures(tmp_path):
@@ -12,9 +13,17 @@ def test_demo_quick_writes_report_and_figures(tmp_path):
         "training_curve.png",
         "top_genes_per_factor.csv",
         "loadings.csv",
+        "dim_importance.png",
+        "hallmark_diverging.png",
     ):
         assert (tmp_path / name).stat().st_size > 0, name
     top = pd.read_csv(tmp_path / "top_genes_per_factor.csv")
     assert set(top["factor"]) == {f"Z_{i}" for i in range(10)}
     assert "![latent UMAP](latent_umap.png)" in (tmp_path / "report.md").read_text()
     assert (tmp_path / "model" / "model.pt").exists()
+    importance = DimImportance.load(tmp_path / "dim_importance.csv")
+    genes = GenesPerDim.load(tmp_path / "genes_per_dim.csv")
+    assert set(genes.table["dim"]) <= set(importance.selected)
+    enrichment = GeneProgramEnrichment.load(tmp_path / "hallmark_enrichment.csv")
+    assert set(enrichment.table["list"]) <= set(genes.gene_lists())
+    assert "Which factors matter" in (tmp_path / "report.md").read_text()

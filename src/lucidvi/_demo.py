@@ -16,6 +16,12 @@ import torch  # noqa: E402
 from sklearn.metrics import adjusted_rand_score  # noqa: E402
 
 from lucidvi.data import pbmc68k  # noqa: E402
+from lucidvi.interpretation import (  # noqa: E402
+    DimImportance,
+    GeneLoadings,
+    GeneProgramEnrichment,
+    GenesPerDim,
+)
 from lucidvi.model import LinearVI  # noqa: E402
 from lucidvi.pl import loadings_heatmap  # noqa: E402
 from lucidvi.pl._loadings import top_loading_genes  # noqa: E402
@@ -36,6 +42,47 @@ def _markdown_table(frame) -> str:
     rule = "|" + "|".join("---" for _ in frame.columns) + "|"
     body = ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(False)]
     return "\n".join([header, rule, *body])
+
+
+def _interpret_factors(model: LinearVI, adata, out: Path) -> str:
+    """Order the factors, list their genes, test them for Hallmark programs; return markdown."""
+    loadings = GeneLoadings.compute(model)
+    importance = DimImportance.compute(loadings, adata.obsm["X_linearvi"])
+    importance.save(out / "dim_importance.csv")
+    elbow_png = _save(importance.plot_elbow().figure, out / "dim_importance.png")
+    genes = GenesPerDim.compute(
+        adata, loadings, dims=list(importance.selected), n_top=30, layer="counts"
+    )
+    genes.save(out / "genes_per_dim.csv")
+    enrichment = GeneProgramEnrichment.compute(
+        genes.gene_lists(), gene_sets="hallmark", background=adata.var_names
+    )
+    enrichment.save(out / "hallmark_enrichment.csv")
+    table = enrichment.to_dataframe()
+    best = table.sort_values("p_value_adj").iloc[0]
+    dim = str(best["list"])[:-1]
+    diverging = enrichment.plot_diverging(group_a=f"{dim}+", group_b=f"{dim}-", n_top=8)
+    diverging_png = _save(diverging.figure, out / "hallmark_diverging.png")
+    hits = table[table["p_value_adj"] < 0.1][["list", "term", "overlap", "p_value_adj"]]
+    hits = hits.assign(p_value_adj=hits["p_value_adj"].map("{:.2g}".format))
+    hits_text = _markdown_table(hits) if len(hits) else "No Hallmark set reaches adjusted p < 0.1."
+    shares = ", ".join(f"{d} {importance.ratio[d]:.0%}" for d in importance.selected)
+    return f"""## Which factors matter, and what programs do they carry?
+
+Standardised loadings (gene SDs per latent SD) order the factors by the share of expression
+variance each accounts for: {importance.n_dims_at_cutoff} factors reach
+{importance.cumulative_cutoff:.0%} ({shares}). Table: `dim_importance.csv`.
+
+![dimension importance]({elbow_png})
+
+The 30 top positive (`+`) and negative (`-`) genes of each of these factors
+(`genes_per_dim.csv`), tested for MSigDB Hallmark sets against the {adata.n_vars} measured genes
+(hypergeometric test, Benjamini-Hochberg within each list; `hallmark_enrichment.csv`):
+
+{hits_text}
+
+![Hallmark enrichment of {dim}]({diverging_png})
+"""
 
 
 def run_demo(out: str | Path = "lucidvi_demo", quick: bool = False, seed: int = 0) -> Path:
@@ -102,6 +149,9 @@ def run_demo(out: str | Path = "lucidvi_demo", quick: bool = False, seed: int = 
     top.to_csv(out / "top_genes_per_factor.csv", index=False)
     heatmap_png = _save(loadings_heatmap(loadings, n_top=3).figure, out / "loadings_heatmap.png")
 
+    _step("factor interpretation: importance, genes per factor, Hallmark enrichment")
+    interpretation = _interpret_factors(model, adata, out)
+
     history = model.history["elbo_train"]
     fig, ax = plt.subplots(figsize=(5, 3.2))
     ax.plot(history.index, history.to_numpy().ravel())
@@ -139,6 +189,7 @@ loadings: `loadings.csv`; the trained model: `model/`.
 
 ![loadings heatmap]({heatmap_png})
 
+{interpretation}
 ## Training
 
 ![training curve]({curve_png})

@@ -57,4 +57,5 @@ def test_dimension_errors(planted, planted_loadings):
 def test_no_gene_passing_the_filters_gives_an_empty_table(planted, planted_loadings):
     result = GenesPerDim.compute(planted, planted_loadings, layer="counts", min_sd=1e9)
     assert result.table.empty and result.heatmap_values.empty
-    assert result.gene_lists()["Z_0+"] == []
+    assert result.gene_lists() == {}
+    assert result.gene_lists(include_empty=True)["Z_0+"] == []

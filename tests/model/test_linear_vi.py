@@ -137,3 +137,10 @@ def test_linear_vi_trains_on_real_pbmc():
     model.train(max_epochs=3, enable_progress_bar=False)
     loadings = model.get_loadings()
     assert loadings.index.equals(adata.var_names) and np.isfinite(loadings.to_numpy()).all()
+
+
+def test_posterior_predictive_sample_draws_counts(trained_model):
+    samples = trained_model.posterior_predictive_sample(n_samples=2, indices=list(range(10)))
+    assert samples.shape == (10, trained_model.adata.n_vars, 2)
+    values = samples.todense()
+    assert (values >= 0).all() and (values == values.round()).all()

@@ -47,7 +47,7 @@ def test_gene_ranks_scatter_labels_three_groups():
     mean = np.tile(expression.mean(0), (100, 1))
     local = mean.copy()
     local[:, :2] = expression[:, :2]
-    result = GeneRanks.compute(adata, local, mean, names=("local", "global"))
+    result = GeneRanks.compute(adata, local, mean, names=("local", "cell type mean"))
     ax = gene_ranks(result, n_top=2)
     assert len(ax.collections) == 4  # all genes + three labelled groups
     assert {t.get_text() for t in ax.texts} >= {"g0", "g1"}

@@ -158,6 +158,15 @@ class GeneLoadings(TableResult):
         -------
         The loadings.
 
+        Notes
+        -----
+        The decoder path measures the model's noise-free log expression, the regression path
+        the observed one. They agree closely for genes detected in many cells (correlation
+        >= 0.99 on planted data; 0.88 over the genes detected in >= 10% of cells of the bundled
+        PBMC data). For genes detected in a handful of cells the decoder can give large
+        standardised loadings that the data do not show (the gene's observed SD is tiny):
+        filter them with ``GenesPerDim(min_frac=...)`` before reading gene lists.
+
         Examples
         --------
         >>> res = GeneLoadings.compute(model)  # decoder path

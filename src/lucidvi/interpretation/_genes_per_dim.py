@@ -196,15 +196,29 @@ class GenesPerDim(TableResult):
         }
         return cls(table=table, heatmap_values=heatmap.astype(np.float64), parameters=parameters)
 
-    def gene_lists(self) -> dict[str, list[str]]:
-        """Return the selected genes as lists named ``"<dim>+"`` / ``"<dim>-"`` (for enrichment)."""
+    def gene_lists(self, include_empty: bool = False) -> dict[str, list[str]]:
+        """Return the selected genes as lists named ``"<dim>+"`` and ``"<dim>-"``.
+
+        Ready for :class:`GeneProgramEnrichment`.
+
+        Parameters
+        ----------
+        include_empty
+            Keep the lists of dimension/direction pairs where no gene passed the filters.
+
+        Returns
+        -------
+        Gene lists in dimension order, each gene list from the strongest gene down.
+        """
         lists: dict[str, list[str]] = {}
         for dim in self.parameters.get("dims", pd.unique(self.table["dim"])):
             for direction in ("+", "-"):
-                chosen = self.table[
+                rows = self.table[
                     (self.table["dim"] == dim) & (self.table["direction"] == direction)
                 ]
-                lists[f"{dim}{direction}"] = chosen.sort_values("rank")["gene"].tolist()
+                genes = rows.sort_values("rank")["gene"].tolist()
+                if genes or include_empty:
+                    lists[f"{dim}{direction}"] = genes
         return lists
 
     def to_dataframe(self) -> pd.DataFrame:

@@ -316,7 +316,12 @@ class LinearVAE(BaseModuleClass):
         )
 
     @torch.inference_mode()
-    def sample(self, tensors: dict[str, torch.Tensor], n_samples: int = 1) -> torch.Tensor:
+    def sample(
+        self,
+        tensors: dict[str, torch.Tensor],
+        n_samples: int = 1,
+        generative_kwargs: dict | None = None,
+    ) -> torch.Tensor:
         """Draw counts from the posterior predictive distribution.
 
         Parameters
@@ -325,13 +330,18 @@ class LinearVAE(BaseModuleClass):
             The minibatch.
         n_samples
             Number of samples per cell.
+        generative_kwargs
+            Passed to :meth:`generative` (e.g. ``transform_batch``).
 
         Returns
         -------
         Tensor of shape ``(n_cells, n_genes)``, or ``(n_cells, n_genes, n_samples)``.
         """
         _, generative_outputs = self.forward(
-            tensors, inference_kwargs={"n_samples": n_samples}, compute_loss=False
+            tensors,
+            inference_kwargs={"n_samples": n_samples},
+            generative_kwargs=generative_kwargs,
+            compute_loss=False,
         )
         samples = generative_outputs["px"].sample()
         return (samples.permute(1, 2, 0) if n_samples > 1 else samples).cpu()

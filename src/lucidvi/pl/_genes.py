@@ -95,9 +95,8 @@ def gene_ranks(result: GeneRanks, n_top: int = 10, ax: Axes | None = None) -> Ax
         ax.scatter(table[f"r2_{a}"], table[f"r2_{b}"], s=6, color="lightgray", label="all genes")
         for label, rows, color in groups:
             ax.scatter(rows[f"r2_{a}"], rows[f"r2_{b}"], s=14, color=color, label=label)
-            for row in rows.itertuples(index=False):
-                x, y = getattr(row, f"r2_{a}"), getattr(row, f"r2_{b}")
-                ax.annotate(str(row.gene), (x, y), fontsize=6, color=color)
+            for gene, x, y in zip(rows["gene"], rows[f"r2_{a}"], rows[f"r2_{b}"], strict=True):
+                ax.annotate(str(gene), (x, y), fontsize=6, color=color)
         low = float(min(table[f"r2_{a}"].min(), table[f"r2_{b}"].min(), 0.0))
         high = float(max(table[f"r2_{a}"].max(), table[f"r2_{b}"].max(), 0.0))
         ax.plot([low, high], [low, high], color="black", linewidth=0.6, linestyle="--")
