@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -18,7 +19,7 @@ _METADATA_KEY = "lucidvi"
 _CSV_PREFIX = "# lucidvi "
 
 
-class TableResult:
+class TableResult(ABC):
     """Mixin for frozen result dataclasses whose whole content is one tidy table plus parameters.
 
     A subclass implements :meth:`to_dataframe`, ``_parameters()`` (JSON-serialisable scalars
@@ -30,19 +31,21 @@ class TableResult:
 
     _wandb_max_rows: ClassVar[int] = 200_000
 
-    def to_dataframe(self) -> pd.DataFrame:  # pragma: no cover - every subclass overrides
+    @abstractmethod
+    def to_dataframe(self) -> pd.DataFrame:
         """Return the result as a tidy long table."""
-        raise NotImplementedError
 
     def _parameters(self) -> dict[str, Any]:
         return {}
 
     @classmethod
-    def _from_table(cls, table: pd.DataFrame, parameters: dict[str, Any]):  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def _from_table(cls, table: pd.DataFrame, parameters: dict[str, Any]):
+        """Rebuild the result from :meth:`to_dataframe`'s table and :meth:`_parameters`."""
 
-    def _figures(self) -> Iterator[tuple[str, Axes]]:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def _figures(self) -> Iterator[tuple[str, Axes]]:
+        """Yield ``(name, Axes)`` for each plot logged by :meth:`log_to_wandb`."""
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the result to a ``.parquet`` or ``.csv`` file.
