@@ -9,6 +9,22 @@ if TYPE_CHECKING:
     from lightning.pytorch.loggers import WandbLogger
 
 
+def _require_wandb():
+    """Import and return ``wandb``, or raise an ImportError naming the extra to install.
+
+    Returns
+    -------
+    The ``wandb`` module.
+    """
+    try:
+        import wandb
+    except ImportError as error:
+        raise ImportError(
+            "Logging to Weights & Biases needs wandb: pip install 'lucidvi[wandb]'."
+        ) from error
+    return wandb
+
+
 def wandb_logger(
     project: str = "lucidvi",
     name: str | None = None,
@@ -47,12 +63,7 @@ def wandb_logger(
     >>> logger = wandb_logger(project="pbmc", offline=True)
     >>> model.train(max_epochs=100, logger=logger)  # doctest: +SKIP
     """
-    try:
-        import wandb  # noqa: F401
-    except ImportError as error:
-        raise ImportError(
-            "Logging to Weights & Biases needs wandb: pip install 'lucidvi[wandb]'."
-        ) from error
+    _require_wandb()
     from lightning.pytorch.loggers import WandbLogger
 
     if offline:

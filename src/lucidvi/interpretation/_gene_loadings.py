@@ -12,7 +12,13 @@ from anndata import AnnData
 from scvi import REGISTRY_KEYS
 
 from ._core import regression_effects, standardize_effects
-from ._inputs import TARGET_SUM, column_moments, embedding_frame, expression_matrix
+from ._inputs import (
+    TARGET_SUM,
+    column_moments,
+    embedding_frame,
+    expression_matrix,
+    log_normalize_counts,
+)
 from ._result import TableResult
 
 if TYPE_CHECKING:
@@ -53,6 +59,7 @@ def decoder_effects(model, adata: AnnData, batch_size: int = 1024) -> tuple[np.n
     module = model.module
     module.eval()
     weights = module.decoder.affine()[0]
+    weights_cpu = weights.double().cpu()
     loader = model._make_data_loader(adata=adata, batch_size=batch_size)
     scaled_sum = torch.zeros(weights.shape[0], dtype=torch.float64)
     centering_sum = torch.zeros(weights.shape, dtype=torch.float64)
@@ -66,12 +73,12 @@ def decoder_effects(model, adata: AnnData, batch_size: int = 1024) -> tuple[np.n
         log_rho = module.generative(**generative_input)["log_mu"] - generative_input["library"]
         rho = log_rho.exp().double().cpu()
         scaled = TARGET_SUM * rho / (1.0 + TARGET_SUM * rho)
-        centering = rho @ weights.double().cpu()
+        centering = rho @ weights_cpu
         scaled_sum += scaled.sum(0)
         centering_sum += scaled.T @ centering
         latents.append(z.cpu().numpy())
     n_cells = adata.n_obs
-    effects = (scaled_sum[:, None] * weights.double().cpu() - centering_sum) / n_cells
+    effects = (scaled_sum[:, None] * weights_cpu - centering_sum) / n_cells
     return effects.numpy(), np.concatenate(latents).astype(np.float64)
 
 
@@ -187,7 +194,7 @@ class GeneLoadings(TableResult):
                 )
             adata = model._validate_anndata(adata)
             counts = model.get_anndata_manager(adata).get_from_registry(REGISTRY_KEYS.X_KEY)
-            expression = expression_matrix(AnnData(counts), None, log_normalize=True)
+            expression = log_normalize_counts(counts)
             effects, latent = decoder_effects(model, adata, batch_size)
             columns = [f"Z_{k}" for k in range(latent.shape[1])]
             source = "decoder"

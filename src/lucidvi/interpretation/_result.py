@@ -130,13 +130,11 @@ class TableResult(ABC):
         RuntimeError
             If no run is given and none is active.
         """
-        try:
-            import wandb
-        except ImportError as error:
-            raise ImportError(
-                "Logging to Weights & Biases needs wandb: pip install 'lucidvi[wandb]'."
-            ) from error
         import matplotlib.pyplot as plt
+
+        from lucidvi.logging import _require_wandb
+
+        wandb = _require_wandb()
 
         run = run if run is not None else wandb.run
         if run is None:

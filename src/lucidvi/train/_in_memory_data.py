@@ -23,7 +23,7 @@ def _as_2d_array(
     dtype = np.float32 if key in _FLOAT_KEYS else np.int64
     if sp.issparse(values):
         if np.prod(values.shape) * np.dtype(dtype).itemsize > dense_limit_bytes:
-            return sp.csr_matrix(values)
+            return sp.csr_matrix(values, dtype=dtype)
         values = values.toarray()
     values = np.asarray(values, dtype=dtype)
     return values.reshape(-1, 1) if values.ndim == 1 else values
@@ -78,9 +78,7 @@ class InMemoryBatchLoader:
         batch = {}
         for key, values in self.arrays.items():
             part = values[rows]
-            part = part.toarray() if sp.issparse(part) else part
-            dtype = np.float32 if key in _FLOAT_KEYS else np.int64
-            tensor = torch.from_numpy(np.asarray(part, dtype=dtype))
+            tensor = torch.from_numpy(part.toarray() if sp.issparse(part) else part)
             batch[key] = tensor.pin_memory() if self.pin_memory else tensor
         return batch
 
