@@ -2,5 +2,6 @@
 
 from ._bundled import cbmc, gene_sets, pbmc68k, read_gmt
 from ._simulate import simulate_linear
+from ._simulate_mixture import simulate_nb_mixture
 
-__all__ = ["cbmc", "gene_sets", "pbmc68k", "read_gmt", "simulate_linear"]
+__all__ = ["cbmc", "gene_sets", "pbmc68k", "read_gmt", "simulate_linear", "simulate_nb_mixture"]

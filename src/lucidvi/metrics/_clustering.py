@@ -1,0 +1,268 @@
+"""Agreement between a clustering and known labels: accuracy, NMI, ARI and log-loss."""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from collections.abc import Hashable
+
+_EPS = 1e-15
+_ROW_SUM_TOLERANCE = 1e-4
+
+
+@dataclass(frozen=True)
+class _Matching:
+    """Optimal one-to-one matching of clusters to labels, with everything derived from it."""
+
+    labels: np.ndarray  # unique labels (sorted when sortable)
+    clusters: np.ndarray  # unique clusters (sorted when sortable)
+    label_codes: np.ndarray  # per cell, index into ``labels``
+    cluster_codes: np.ndarray  # per cell, index into ``clusters``
+    contingency: np.ndarray  # labels x clusters counts
+    label_to_cluster: np.ndarray  # per label, index of its matched cluster or -1
+    cluster_to_label: np.ndarray  # per cluster, index of its matched label or -1
+
+    @property
+    def n_correct(self) -> int:
+        matched = self.label_to_cluster >= 0
+        rows = np.flatnonzero(matched)
+        return int(self.contingency[rows, self.label_to_cluster[matched]].sum())
+
+
+def _values(values: Any, name: str) -> np.ndarray:
+    """Return a 1-d array of ``values``, checked for shape, emptiness and missing values."""
+    if isinstance(values, pd.DataFrame):
+        raise ValueError(f"{name} must be 1-d, got a DataFrame of shape {values.shape}.")
+    array = np.asarray(values)  # a Categorical becomes its categories' values, NaN if missing
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be 1-d, got shape {array.shape}.")
+    if array.size == 0:
+        raise ValueError(f"{name} is empty.")
+    missing = pd.isna(array)
+    if missing.any():
+        raise ValueError(
+            f"{name} has {int(missing.sum())} missing values (NaN/None), e.g. at positions "
+            f"{np.flatnonzero(missing)[:5].tolist()}; drop or label those cells first."
+        )
+    return array
+
+
+def _factorize(array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        codes, uniques = pd.factorize(array, sort=True)
+    except TypeError:  # unorderable mix of types: keep the order of appearance
+        codes, uniques = pd.factorize(array, sort=False)
+    return codes, np.asarray(uniques)
+
+
+def _match(labels: Any, clusters: Any) -> _Matching:
+    """Match clusters to labels one-to-one, maximising the number of cells they share."""
+    from scipy.optimize import linear_sum_assignment
+
+    label_values = _values(labels, "labels")
+    cluster_values = _values(clusters, "clusters")
+    if len(label_values) != len(cluster_values):
+        raise ValueError(
+            f"labels and clusters must have the same length, got {len(label_values)} and "
+            f"{len(cluster_values)}."
+        )
+    label_codes, label_uniques = _factorize(label_values)
+    cluster_codes, cluster_uniques = _factorize(cluster_values)
+    n_labels, n_clusters = len(label_uniques), len(cluster_uniques)
+    contingency = np.bincount(
+        label_codes * n_clusters + cluster_codes, minlength=n_labels * n_clusters
+    ).reshape(n_labels, n_clusters)
+    rows, cols = linear_sum_assignment(contingency, maximize=True)
+    label_to_cluster = np.full(n_labels, -1)
+    cluster_to_label = np.full(n_clusters, -1)
+    label_to_cluster[rows] = cols
+    cluster_to_label[cols] = rows
+    return _Matching(
+        labels=label_uniques,
+        clusters=cluster_uniques,
+        label_codes=label_codes,
+        cluster_codes=cluster_codes,
+        contingency=contingency,
+        label_to_cluster=label_to_cluster,
+        cluster_to_label=cluster_to_label,
+    )
+
+
+def _scalar(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _probability_matrix(
+    probabilities: np.ndarray | pd.DataFrame, cluster_ids: np.ndarray, n_cells: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validate membership probabilities; return them and the column of each cluster id."""
+    if isinstance(probabilities, pd.DataFrame):
+        columns = pd.Index(probabilities.columns)
+        if not columns.is_unique:
+            raise ValueError("The columns of probabilities (the cluster ids) must be unique.")
+        positions = columns.get_indexer(pd.Index(cluster_ids, dtype=object))
+        if (positions < 0).any():
+            absent = [_scalar(c) for c in cluster_ids[positions < 0]]
+            raise ValueError(
+                f"The clusters {absent[:10]} are not columns of probabilities (columns: "
+                f"{columns.tolist()[:10]}); its columns must be the cluster ids."
+            )
+        values = probabilities.to_numpy(dtype=np.float64)
+    else:
+        values = np.asarray(probabilities, dtype=np.float64)
+        if values.ndim != 2:
+            raise ValueError(f"probabilities must be cells x clusters, got shape {values.shape}.")
+        integers = all(
+            isinstance(c, numbers.Integral) and not isinstance(c, bool | np.bool_)
+            for c in cluster_ids
+        )
+        if not integers or not all(0 <= c < values.shape[1] for c in cluster_ids):
+            raise ValueError(
+                f"With an array of probabilities, column j holds cluster j, so the cluster ids "
+                f"must be integers in 0..{values.shape[1] - 1}; got "
+                f"{[_scalar(c) for c in cluster_ids[:10]]}. Pass a DataFrame whose columns are "
+                f"the cluster ids instead."
+            )
+        positions = np.asarray(cluster_ids, dtype=np.int64)
+    if values.shape[0] != n_cells:
+        raise ValueError(f"probabilities has {values.shape[0]} rows for {n_cells} cells.")
+    if not np.isfinite(values).all():
+        raise ValueError("probabilities contain NaN or infinite values.")
+    if (values < 0).any():
+        raise ValueError("probabilities must be non-negative.")
+    sums = values.sum(axis=1)
+    bad = np.flatnonzero(np.abs(sums - 1.0) > _ROW_SUM_TOLERANCE)
+    if bad.size:
+        raise ValueError(
+            f"Each row of probabilities must sum to 1 (within {_ROW_SUM_TOLERANCE}); "
+            f"{bad.size} rows do not, e.g. row {bad[0]} sums to {sums[bad[0]]:.6g}."
+        )
+    return values, positions
+
+
+def _true_cluster_probability(
+    matching: _Matching, probabilities: np.ndarray | pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per cell: the probability of its label's matched cluster (0 if none) and the largest."""
+    values, positions = _probability_matrix(
+        probabilities, matching.clusters, len(matching.label_codes)
+    )
+    matched = matching.label_to_cluster[matching.label_codes]
+    has_match = matched >= 0
+    true = np.zeros(len(values))
+    rows = np.flatnonzero(has_match)
+    true[rows] = values[rows, positions[matched[has_match]]]
+    return true, values.max(axis=1)
+
+
+def _log_loss(true_probability: np.ndarray) -> float:
+    return 0.0 - float(np.mean(np.log(np.clip(true_probability, _EPS, None))))  # never -0.0
+
+
+def clustering_scores(
+    labels: Any, clusters: Any, probabilities: np.ndarray | pd.DataFrame | None = None
+) -> dict[str, float]:
+    """Score a clustering against known labels.
+
+    Parameters
+    ----------
+    labels
+        The true label of each cell: a 1-d array-like of hashable values (list, array, pandas
+        Series or Categorical).
+    clusters
+        The cluster of each cell, same length as ``labels``; the ids need not resemble the
+        labels, and there may be more or fewer clusters than labels.
+    probabilities
+        Cells x clusters membership probabilities, each row summing to 1. A DataFrame's columns
+        are the cluster ids (it may hold extra, empty clusters); with an array, column ``j`` is
+        cluster ``j``, so the ids in ``clusters`` must be the integers ``0..K-1``.
+
+    Returns
+    -------
+    ``accuracy``, ``nmi``, ``ari`` and, only when ``probabilities`` is given, ``log_loss``
+    (the key is absent otherwise).
+
+    Notes
+    -----
+    With ``n`` cells, contingency table ``N_lc`` (cells of label ``l`` in cluster ``c``) and
+    the one-to-one matching ``m`` of clusters to labels that maximises ``sum_l N_l,m(l)``
+    (Hungarian algorithm, :func:`scipy.optimize.linear_sum_assignment`; ``min(L, K)`` pairs
+    when the numbers of labels ``L`` and clusters ``K`` differ):
+
+    - ``accuracy = sum_l N_l,m(l) / n``: cells in clusters unmatched to their label, including
+      all cells of surplus clusters, count as wrong.
+    - ``nmi = I(labels; clusters) / ((H(labels) + H(clusters)) / 2)``
+      (:func:`sklearn.metrics.normalized_mutual_info_score`, arithmetic mean).
+    - ``ari``: the Rand index adjusted for chance (:func:`sklearn.metrics.adjusted_rand_score`;
+      0 in expectation for independent labelings, 1 for identical partitions).
+    - ``log_loss = -(1/n) sum_i log max(p_i,m(l_i), 1e-15)``, where ``p_i,c`` is cell ``i``'s
+      probability of cluster ``c`` and ``p_i,m(l) = 0`` for a label left without a cluster.
+
+    The matching is computed once and shared by ``accuracy`` and ``log_loss``; ties are broken
+    by the sorted order of the label and cluster ids.
+
+    Examples
+    --------
+    >>> clustering_scores(["a", "a", "b", "b"], [1, 1, 0, 0])
+    {'accuracy': 1.0, 'nmi': 1.0, 'ari': 1.0}
+    >>> clustering_scores(["a", "a", "b", "b"], [1, 1, 0, 0], [[0, 1], [0, 1], [1, 0], [1, 0]])
+    {'accuracy': 1.0, 'nmi': 1.0, 'ari': 1.0, 'log_loss': 0.0}
+    """
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    matching = _match(labels, clusters)
+    scores = {
+        "accuracy": matching.n_correct / len(matching.label_codes),
+        "nmi": float(normalized_mutual_info_score(matching.label_codes, matching.cluster_codes)),
+        "ari": float(adjusted_rand_score(matching.label_codes, matching.cluster_codes)),
+    }
+    if probabilities is not None:
+        true, _ = _true_cluster_probability(matching, probabilities)
+        scores["log_loss"] = _log_loss(true)
+    return scores
+
+
+def match_clusters(labels: Any, clusters: Any, *, one_to_one: bool = False) -> dict[Hashable, Any]:
+    """Map each cluster to the label it stands for.
+
+    Parameters
+    ----------
+    labels
+        The true label of each cell (1-d array-like).
+    clusters
+        The cluster of each cell, same length as ``labels``.
+    one_to_one
+        Return only the clusters of the optimal one-to-one matching, leaving out the surplus
+        clusters when there are more clusters than labels.
+
+    Returns
+    -------
+    ``{cluster id: label}``, clusters in sorted order. A cluster of the optimal one-to-one
+    matching (the one behind ``accuracy`` in :func:`clustering_scores`) maps to its matched
+    label; any other cluster maps to the label it shares the most cells with, so several
+    clusters may then map to the same label.
+
+    Examples
+    --------
+    >>> match_clusters(["a", "a", "a", "b", "b"], [2, 2, 0, 1, 1])
+    {0: 'a', 1: 'b', 2: 'a'}
+    >>> match_clusters(["a", "a", "a", "b", "b"], [2, 2, 0, 1, 1], one_to_one=True)
+    {1: 'b', 2: 'a'}
+    """
+    matching = _match(labels, clusters)
+    majority = matching.contingency.argmax(axis=0)
+    result = {}
+    for index, cluster in enumerate(matching.clusters):
+        label = matching.cluster_to_label[index]
+        if label < 0:
+            if one_to_one:
+                continue
+            label = majority[index]
+        result[_scalar(cluster)] = _scalar(matching.labels[label])
+    return result
