@@ -1,5 +1,6 @@
 """scvi-tools models of lucidvi: ``setup_anndata``, ``train`` and ``get_*`` methods."""
 
 from ._linear_vi import LinearVI
+from ._mixture_vi import MixtureVI
 
-__all__ = ["LinearVI"]
+__all__ = ["LinearVI", "MixtureVI"]

@@ -7,6 +7,7 @@ from scvi.module.base import LossOutput
 from scvi.train import TrainingPlan
 
 _FUSED_OPTIMIZER_DEVICES = ("cpu", "cuda")
+_EXTRA = "extra:"
 
 
 class EpochLoggingTrainingPlan(TrainingPlan):
@@ -16,7 +17,8 @@ class EpochLoggingTrainingPlan(TrainingPlan):
     the forward pass of a small model. This plan sums the same quantities in tensors during
     the epoch and logs them once at its end, under the same names (``train_loss``,
     ``elbo_train``, ``reconstruction_loss_train``, ``kl_local_train``, ``kl_global_train``,
-    their ``validation`` counterparts, and ``kl_weight``), so ``model.history``, early stopping
+    their ``validation`` counterparts, ``kl_weight``, and a module's scalar ``extra_metrics``
+    as ``<name>_train`` / ``<name>_validation``), so ``model.history``, early stopping
     and learning-rate schedules work unchanged. The built-in optimisers use PyTorch's fused
     implementation where the device supports it (one kernel per step instead of a dozen per
     parameter tensor). Everything else (KL warm-up, learning-rate schedule, arguments) is
@@ -51,6 +53,9 @@ class EpochLoggingTrainingPlan(TrainingPlan):
             "n_obs": torch.tensor(float(n)),
             "n_batches": torch.tensor(1.0),
         }
+        for name, value in loss_output.extra_metrics.items():
+            if torch.is_tensor(value) and value.numel() == 1:  # per-cell means, weighted by n
+                values[f"{_EXTRA}{name}"] = value.detach() * n
         for name, value in values.items():
             key = f"{name}_{mode}"
             self._sums[key] = self._sums.get(key, 0.0) + value
@@ -72,6 +77,8 @@ class EpochLoggingTrainingPlan(TrainingPlan):
             f"kl_local_{mode}": kl_local,
             f"kl_global_{mode}": kl_global,
         }
+        for key in [k for k in self._sums if k.startswith(_EXTRA) and k.endswith(f"_{mode}")]:
+            metrics[key[len(_EXTRA) :]] = self._sums.pop(key) / n_obs
         for name, value in metrics.items():
             self.log(
                 name,

@@ -1,0 +1,134 @@
+"""Choosing the number of clusters of :class:`lucidvi.model.MixtureVI`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+import pandas as pd
+from scvi import settings
+from scvi.utils import track
+
+from lucidvi.module import NBMixture
+from lucidvi.train import fit_em, posterior_in_chunks
+
+from ._mixture_init import initial_responsibilities
+
+if TYPE_CHECKING:
+    from ._mixture_vi import MixtureVI
+
+logger = logging.getLogger(__name__)
+
+
+def _n_parameters(module: NBMixture) -> int:
+    k, g = module.log_mu.shape
+    return k * g + module.log_theta.numel() + (k - 1) + module.batch_effect.numel()
+
+
+def _entropy(responsibilities: np.ndarray) -> float:
+    r = np.asarray(responsibilities, dtype=np.float64)
+    return float(-(r * np.log(np.clip(r, 1e-300, 1.0))).sum())
+
+
+def select_n_clusters(
+    self: MixtureVI,
+    k_range: Iterable[int],
+    criterion: Literal["bic", "icl", "heldout"] = "bic",
+    init: Literal["kmeans", "leiden", "random"] = "kmeans",
+    n_init: int = 1,
+    max_epochs: int = 500,
+    tol: float = 1e-6,
+    heldout_fraction: float = 0.2,
+    seed: int | None = None,
+    progress_bar: bool = True,
+) -> pd.DataFrame:
+    r"""Fit the mixture by EM for each number of clusters and score each fit.
+
+    The model itself is left unchanged: make a new model with the selected ``n_clusters``.
+
+    Parameters
+    ----------
+    k_range
+        Numbers of clusters to try.
+    criterion
+        ``"bic"``: Bayesian information criterion ``-2 log L + p log n`` (lower is better);
+        ``"icl"``: integrated completed likelihood, BIC plus twice the entropy of the
+        memberships, which also penalises overlapping clusters; ``"heldout"``: log-likelihood
+        of ``heldout_fraction`` of the cells left out of the fit (higher is better).
+    init
+        Start of each fit (see :meth:`train`).
+    n_init
+        Restarts per number of clusters (the best log-likelihood is kept).
+    max_epochs
+        Maximum EM iterations per fit.
+    tol
+        EM's relative tolerance.
+    heldout_fraction
+        Fraction of cells held out with ``criterion="heldout"``.
+    seed
+        Seed of starts and the held-out split (``scvi.settings.seed``, or 0, when ``None``).
+    progress_bar
+        Show a progress bar (scvi-tools' style).
+
+    Returns
+    -------
+    DataFrame indexed by ``n_clusters`` with ``log_likelihood``, ``n_parameters``, ``bic``,
+    ``icl``, ``heldout_log_likelihood`` (``heldout`` only) and ``selected`` (the best by
+    ``criterion``).
+    """
+    if criterion not in ("bic", "icl", "heldout"):
+        raise ValueError(f"criterion must be 'bic', 'icl' or 'heldout', got {criterion!r}.")
+    if not (isinstance(init, str) and init in ("kmeans", "leiden", "random")):
+        raise ValueError("select_n_clusters starts from 'kmeans', 'leiden' or 'random'.")
+    k_values = sorted({int(k) for k in k_range})
+    if not k_values or k_values[0] < 2 or k_values[-1] > self.adata.n_obs:
+        raise ValueError(f"k_range must hold numbers from 2 to the number of cells: {k_values}.")
+    seed = (settings.seed or 0) if seed is None else int(seed)
+    n_cells = self.adata.n_obs
+    fit_cells, test_cells = np.arange(n_cells), None
+    if criterion == "heldout":
+        if not 0 < heldout_fraction < 1:
+            raise ValueError(f"heldout_fraction must be in (0, 1), got {heldout_fraction}.")
+        order = np.random.default_rng(seed).permutation(n_cells)
+        n_test = max(1, int(round(heldout_fraction * n_cells)))
+        fit_cells, test_cells = np.sort(order[n_test:]), np.sort(order[:n_test])
+    chunks = self._chunks(indices=fit_cells)
+    adata = self.adata[fit_cells]
+    rows = []
+    for k in track(k_values, description="Numbers of clusters", disable=not progress_bar):
+        best_ll, best_state = -np.inf, None
+        module = NBMixture(
+            n_input=self.module.n_input,
+            n_clusters=k,
+            n_batch=self.module.n_batch,
+            dispersion=self.module.dispersion,
+        ).to(self.device)
+        for restart in range(n_init):
+            start = initial_responsibilities(init, adata, chunks.counts, k, seed=seed + restart)
+            fit = fit_em(module, chunks, start, max_iter=max_epochs, tol=tol, progress_bar=False)
+            if fit.log_likelihood > best_ll:
+                best_ll = fit.log_likelihood
+                best_state = {n: v.detach().clone() for n, v in module.state_dict().items()}
+        module.load_state_dict(best_state)
+        responsibilities, _ = posterior_in_chunks(module, chunks)
+        n_params = _n_parameters(module)
+        bic = -2.0 * best_ll + n_params * np.log(len(fit_cells))
+        row = {
+            "n_clusters": k,
+            "log_likelihood": best_ll,
+            "n_parameters": n_params,
+            "bic": bic,
+            "icl": bic + 2.0 * _entropy(responsibilities),
+        }
+        if test_cells is not None:
+            _, heldout = posterior_in_chunks(module, self._chunks(indices=test_cells))
+            row["heldout_log_likelihood"] = float(heldout.sum())
+        rows.append(row)
+        logger.info("n_clusters=%d: %s", k, row)
+    table = pd.DataFrame(rows).set_index("n_clusters")
+    column = "heldout_log_likelihood" if criterion == "heldout" else criterion
+    best = table[column].idxmax() if criterion == "heldout" else table[column].idxmin()
+    table["selected"] = table.index == best
+    return table

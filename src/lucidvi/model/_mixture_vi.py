@@ -1,0 +1,485 @@
+"""MixtureVI: model-based clustering of counts with a mixture of negative binomials."""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import torch
+from anndata import AnnData
+from scvi import REGISTRY_KEYS, settings
+from scvi.data import AnnDataManager
+from scvi.data.fields import CategoricalObsField, LayerField, NumericalObsField
+from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin
+from scvi.utils import setup_anndata_dsp
+
+from lucidvi.module import NBMixture
+from lucidvi.train import (
+    CountChunks,
+    EpochLoggingTrainingPlan,
+    InMemoryDataSplitter,
+    fit_em,
+    initialize_parameters,
+    posterior_in_chunks,
+)
+
+from ._mixture_init import initial_responsibilities
+from ._mixture_selection import select_n_clusters
+from ._validation import check_count_matrix, check_obs_keys
+
+logger = logging.getLogger(__name__)
+
+Init = Literal["kmeans", "leiden", "random"] | str | np.ndarray
+
+
+class MixtureVI(UnsupervisedTrainingMixin, BaseModelClass):
+    r"""Model-based clustering of counts with a mixture of negative binomials.
+
+    Each cell's counts follow a mixture of negative binomials, the Poisson-Gamma model
+    ``x_ij | s_i, lambda_ij ~ Poisson(s_i lambda_ij)``,
+    ``lambda_ij ~ sum_k pi_k Gamma(shape 1/phi_kj, rate 1/(phi_kj mu_kj))``: clusters have
+    centroids ``mu_k`` (expression per unit size factor) and dispersions ``phi_k`` per gene, and
+    ``s_i`` is the library size or a registered size factor. Measurement noise (Poisson) and
+    biological variation within a cluster (Gamma) are modelled apart, which k-nearest-neighbour
+    graph clustering of transformed counts does not do. Batches get a per-gene log fold change.
+
+    Two fits: ``train(method="em")`` runs exact batch expectation-maximisation over all cells
+    (sparse data densified one chunk at a time); ``train(method="amortized")`` trains an
+    encoder of ``q(cluster | x)`` together with the mixture on the evidence lower bound by
+    minibatch gradient descent (scvi-tools' training plans), for data too large for batch EM.
+
+    Parameters
+    ----------
+    adata
+        AnnData registered with :meth:`setup_anndata`.
+    n_clusters
+        Number of clusters ``K`` (2 to the number of cells).
+    dispersion
+        ``"cluster-gene"``: one dispersion per cluster and gene; ``"gene"``: shared by clusters.
+    encoder_hidden
+        Width of the encoder's hidden layer (amortized inference).
+
+    Examples
+    --------
+    >>> adata = lucidvi.data.cbmc()
+    >>> lucidvi.model.MixtureVI.setup_anndata(adata, layer="counts")
+    >>> model = lucidvi.model.MixtureVI(adata, n_clusters=11)
+    >>> model.train(method="em", init="kmeans", n_init=3, seed=0)
+    >>> adata.obs["mixture"] = model.get_cluster_assignments().astype("category")
+    >>> model.get_marker_genes(n_top=5)
+    """
+
+    _module_cls = NBMixture
+    _data_splitter_cls = InMemoryDataSplitter
+    _training_plan_cls = EpochLoggingTrainingPlan
+
+    def __init__(
+        self,
+        adata: AnnData,
+        n_clusters: int,
+        dispersion: Literal["cluster-gene", "gene"] = "cluster-gene",
+        encoder_hidden: int = 128,
+    ):
+        super().__init__(adata)
+        n_clusters = int(n_clusters)
+        if not 2 <= n_clusters <= adata.n_obs:
+            raise ValueError(
+                f"n_clusters must be between 2 and the number of cells ({adata.n_obs}), got "
+                f"{n_clusters}. For one cluster there is nothing to cluster; choose K with "
+                f"select_n_clusters()."
+            )
+        self.n_clusters = n_clusters
+        self.module = self._module_cls(
+            n_input=self.summary_stats.n_vars,
+            n_clusters=n_clusters,
+            n_batch=self.summary_stats.n_batch,
+            dispersion=dispersion,
+            encoder_hidden=encoder_hidden,
+        )
+        self._model_summary_string = (
+            f"MixtureVI model: n_clusters={n_clusters}, dispersion={dispersion!r}, "
+            f"encoder_hidden={encoder_hidden}"
+        )
+        self.init_params_ = self._get_init_params(locals())
+
+    @classmethod
+    @setup_anndata_dsp.dedent
+    def setup_anndata(
+        cls,
+        adata: AnnData,
+        layer: str | None = None,
+        size_factor_key: str | None = None,
+        batch_key: str | None = None,
+        **kwargs,
+    ) -> None:
+        """%(summary)s.
+
+        Checks the input first and raises a :class:`ValueError` that says what to fix when the
+        counts are not finite non-negative integers, a cell has no counts, an ``obs`` column is
+        missing, or size factors are not positive. Registration adds scvi-tools' registry keys
+        to ``adata`` and nothing else (``uns["_scvi_uuid"]``, ``uns["_scvi_manager_uuid"]``,
+        ``obs["_scvi_batch"]``).
+
+        Parameters
+        ----------
+        %(param_adata)s
+        %(param_layer)s
+        size_factor_key
+            ``obs`` column with each cell's size factor ``s_i``; the library size (total
+            counts) when ``None``.
+        %(param_batch_key)s
+        **kwargs
+            Passed to :meth:`~scvi.data.AnnDataManager.register_fields`.
+        """
+        check_obs_keys(adata, size_factor_key=size_factor_key, batch_key=batch_key)
+        check_count_matrix(adata, layer)
+        if size_factor_key is not None:
+            factors = pd.to_numeric(adata.obs[size_factor_key], errors="coerce").to_numpy()
+            if not np.all(np.isfinite(factors) & (factors > 0)):
+                raise ValueError(
+                    f"adata.obs[{size_factor_key!r}] must hold finite positive size factors."
+                )
+        setup_method_args = cls._get_setup_method_args(**locals())
+        anndata_fields = [
+            LayerField(REGISTRY_KEYS.X_KEY, layer, is_count_data=True),
+            CategoricalObsField(REGISTRY_KEYS.BATCH_KEY, batch_key),
+            NumericalObsField(REGISTRY_KEYS.SIZE_FACTOR_KEY, size_factor_key, required=False),
+        ]
+        adata_manager = AnnDataManager(fields=anndata_fields, setup_method_args=setup_method_args)
+        adata_manager.register_fields(adata, **kwargs)
+        cls.register_manager(adata_manager)
+
+    # ----------------------------------------------------------------------------- data access
+    def _chunks(self, adata: AnnData | None = None, indices=None) -> CountChunks:
+        adata = self._validate_anndata(adata)
+        manager = self.get_anndata_manager(adata, required=True)
+        counts = manager.get_from_registry(REGISTRY_KEYS.X_KEY)
+        batch = np.asarray(manager.get_from_registry(REGISTRY_KEYS.BATCH_KEY)).reshape(-1)
+        if REGISTRY_KEYS.SIZE_FACTOR_KEY in manager.data_registry:
+            size = np.asarray(manager.get_from_registry(REGISTRY_KEYS.SIZE_FACTOR_KEY))
+        else:
+            size = np.asarray(counts.sum(axis=1))
+        log_size = np.log(size.reshape(-1).astype(np.float64))
+        if indices is not None:
+            indices = np.asarray(indices)
+            counts, batch, log_size = counts[indices], batch[indices], log_size[indices]
+        return CountChunks(counts, log_size, batch, device=self.device)
+
+    def _obs_names(self, adata: AnnData | None, indices) -> pd.Index:
+        names = (self.adata if adata is None else adata).obs_names
+        return names if indices is None else names[np.asarray(indices)]
+
+    # ------------------------------------------------------------------------------- training
+    def train(
+        self,
+        method: Literal["em", "amortized"] = "em",
+        init: Init = "kmeans",
+        n_init: int = 1,
+        max_epochs: int | None = None,
+        tol: float = 1e-6,
+        seed: int | None = None,
+        em_subsample: int = 5000,
+        batch_size: int = 256,
+        accelerator: str = "auto",
+        devices: int | list[int] | str = "auto",
+        progress_bar: bool = True,
+        plan_kwargs: dict | None = None,
+        **trainer_kwargs,
+    ) -> None:
+        """Fit the mixture by batch EM or amortized minibatch inference.
+
+        Parameters
+        ----------
+        method
+            ``"em"``: exact batch EM over all cells, stopping when the relative change of the
+            log-likelihood is below ``tol``. ``"amortized"``: batch EM on a random subsample of
+            ``em_subsample`` cells starts the mixture, then an encoder ``q(cluster | x)`` and
+            the mixture are trained on the ELBO by minibatch SGD (Adam) through scvi-tools'
+            training plan and Lightning.
+        init
+            Starting memberships: ``"kmeans"`` (k-means on 30 principal components of log
+            counts per 10,000), ``"leiden"`` (Leiden with the resolution searched to give
+            ``n_clusters`` clusters), ``"random"`` (every cell joins the most similar of
+            ``n_clusters`` random cells), an ``obs`` column of labels, or an array of labels
+            (one per cell) or memberships (cells x clusters).
+        n_init
+            Number of restarts (with seeds ``seed, seed + 1, ...``); the fit with the highest
+            log-likelihood is kept. Restarts from given labels are identical, so ``n_init``
+            must be 1 then.
+        max_epochs
+            EM: maximum iterations (default 500). Amortized: training epochs (default 50).
+        tol
+            EM's relative log-likelihood tolerance.
+        seed
+            Seed of the starts and of amortized training (``scvi.settings.seed``, or 0 when it
+            is unset, when ``None``). Amortized training seeds torch by setting
+            ``scvi.settings.seed`` to it.
+        em_subsample
+            Amortized only: number of cells in the starting EM fit (``0``: start the mixture
+            from ``init`` directly).
+        batch_size
+            Amortized only: minibatch size.
+        accelerator, devices
+            Where to compute (``"auto"`` uses a GPU when one is available).
+        progress_bar
+            Show progress bars (scvi-tools' style).
+        plan_kwargs
+            Amortized only: passed to the training plan (``lr``, ``weight_decay``, ...).
+        **trainer_kwargs
+            Amortized: passed to :class:`~scvi.train.Trainer` (``logger``, ``callbacks``, ...).
+            EM takes only ``logger``: a Lightning logger (e.g.
+            :func:`lucidvi.logging.wandb_logger`) that receives the kept start's
+            log-likelihood per iteration as ``em_log_likelihood``.
+        """
+        if method not in ("em", "amortized"):
+            raise ValueError(f"method must be 'em' or 'amortized', got {method!r}.")
+        if n_init < 1:
+            raise ValueError(f"n_init must be at least 1, got {n_init}.")
+        given = not (isinstance(init, str) and init in ("kmeans", "leiden", "random"))
+        if given and n_init > 1:
+            raise ValueError("Restarts from given labels are identical: use n_init=1.")
+        seed = (settings.seed or 0) if seed is None else int(seed)
+        self._set_device(accelerator, devices)
+        if method == "em":
+            logger = trainer_kwargs.pop("logger", None)
+            if trainer_kwargs or plan_kwargs:
+                unused = list(trainer_kwargs) + (["plan_kwargs"] if plan_kwargs else [])
+                raise ValueError(
+                    f"{unused} apply to method='amortized' only; batch EM takes logger= alone."
+                )
+            self._train_em(init, n_init, max_epochs or 500, tol, seed, progress_bar)
+            if logger:
+                for step, value in enumerate(self.history_["log_likelihood"]["log_likelihood"]):
+                    logger.log_metrics({"em_log_likelihood": value}, step=step)
+                logger.save()
+        else:
+            self._train_amortized(
+                init, n_init, max_epochs or 50, tol, seed, em_subsample, batch_size,
+                accelerator, devices, progress_bar, plan_kwargs, trainer_kwargs,
+            )  # fmt: skip
+
+    def _set_device(self, accelerator: str, devices) -> None:
+        wants_gpu = accelerator in ("gpu", "cuda") or (
+            accelerator == "auto" and torch.cuda.is_available()
+        )
+        if wants_gpu and not torch.cuda.is_available():
+            raise ValueError(f"accelerator={accelerator!r} but no GPU is available.")
+        index = devices[0] if isinstance(devices, list) else devices
+        index = 0 if index in ("auto", -1) or not isinstance(index, int) else index
+        self.module.to(torch.device(f"cuda:{index}") if wants_gpu else torch.device("cpu"))
+
+    def _best_em_fit(self, chunks, adata, init, n_init, max_iter, tol, seed, progress) -> None:
+        best_state, best = None, None
+        for restart in range(n_init):
+            start = initial_responsibilities(
+                init, adata, chunks.counts, self.n_clusters, seed=seed + restart
+            )
+            fit = fit_em(
+                self.module, chunks, start, max_iter=max_iter, tol=tol,
+                progress_bar=progress, description=f"EM (start {restart + 1}/{n_init})",
+            )  # fmt: skip
+            logger.info("EM start %d: log-likelihood %.6g", restart, fit.log_likelihood)
+            if best is None or fit.log_likelihood > best.log_likelihood:
+                best = fit
+                best_state = {k: v.detach().clone() for k, v in self.module.state_dict().items()}
+        self.module.load_state_dict(best_state)
+        self.history_ = {
+            "log_likelihood": pd.DataFrame({"log_likelihood": best.history}).rename_axis("epoch")
+        }
+        if not best.converged:
+            logger.warning(
+                "EM stopped after %d iterations before the relative change reached tol=%g; "
+                "raise max_epochs.",
+                best.n_iterations,
+                tol,
+            )
+
+    def _train_em(self, init, n_init, max_iter, tol, seed, progress) -> None:
+        chunks = self._chunks()
+        self._best_em_fit(chunks, self.adata, init, n_init, max_iter, tol, seed, progress)
+        self.train_method_ = "em"
+        self.is_trained_ = True
+
+    def _train_amortized(
+        self, init, n_init, max_epochs, tol, seed, em_subsample, batch_size,
+        accelerator, devices, progress, plan_kwargs, trainer_kwargs,
+    ) -> None:  # fmt: skip
+        if em_subsample > 0:
+            rng = np.random.default_rng(seed)
+            n_sub = min(em_subsample, self.adata.n_obs)
+            subset = np.sort(rng.choice(self.adata.n_obs, size=n_sub, replace=False))
+            chunks = self._chunks(indices=subset)
+            if isinstance(init, np.ndarray):
+                init = init[subset]
+            adata = self.adata[subset]
+            self._best_em_fit(chunks, adata, init, n_init, 500, tol, seed, progress)
+        else:
+            chunks = self._chunks()
+            start = initial_responsibilities(
+                init, self.adata, chunks.counts, self.n_clusters, seed=seed
+            )
+            initialize_parameters(self.module, chunks, start)
+        settings.seed = seed
+        self.module.train()
+        plan_kwargs = {"n_epochs_kl_warmup": None, "lr": 1e-2, **(plan_kwargs or {})}
+        UnsupervisedTrainingMixin.train(
+            self,
+            max_epochs=max_epochs,
+            accelerator=accelerator,
+            devices=devices,
+            batch_size=batch_size,
+            plan_kwargs=plan_kwargs,
+            enable_progress_bar=progress,
+            **trainer_kwargs,
+        )
+        self.train_method_ = "amortized"
+
+    # ---------------------------------------------------------------------------------- outputs
+    def get_cluster_probabilities(
+        self,
+        adata: AnnData | None = None,
+        indices=None,
+        source: Literal["posterior", "encoder"] = "posterior",
+    ) -> pd.DataFrame:
+        """Cluster membership probabilities of every cell.
+
+        Parameters
+        ----------
+        adata
+            Data to evaluate (the training data when ``None``), registered like it.
+        indices
+            Cells of ``adata`` to evaluate (all when ``None``).
+        source
+            ``"posterior"``: the exact posterior ``p(k | x) ∝ pi_k NB(x | mu_k, phi_k)`` at the
+            fitted parameters; ``"encoder"``: the amortized ``q(k | x)`` of an
+            ``"amortized"`` fit (the gap between the two shows the amortization error).
+
+        Returns
+        -------
+        DataFrame cells x clusters (columns ``0 .. K-1``), rows summing to one.
+        """
+        self._check_if_trained(warn=False)
+        if source == "posterior":
+            probabilities, _ = posterior_in_chunks(self.module, self._chunks(adata, indices))
+        elif source == "encoder":
+            probabilities = self._encoder_probabilities(adata, indices)
+        else:
+            raise ValueError(f"source must be 'posterior' or 'encoder', got {source!r}.")
+        return pd.DataFrame(
+            probabilities, index=self._obs_names(adata, indices), columns=range(self.n_clusters)
+        )
+
+    @torch.inference_mode()
+    def _encoder_probabilities(self, adata, indices) -> np.ndarray:
+        if getattr(self, "train_method_", None) != "amortized":
+            raise ValueError("The encoder is trained only by train(method='amortized').")
+        self.module.eval()
+        parts = []
+        for _, x, _, batch in self._chunks(adata, indices):
+            logits = self.module.inference(x, batch)["logits"]
+            parts.append(torch.softmax(logits, -1).cpu().numpy())
+        return np.concatenate(parts)
+
+    def get_cluster_assignments(self, adata: AnnData | None = None, indices=None) -> pd.Series:
+        """Most probable cluster of every cell (posterior argmax).
+
+        Parameters
+        ----------
+        adata
+            Data to evaluate (the training data when ``None``).
+        indices
+            Cells of ``adata`` to evaluate (all when ``None``).
+
+        Returns
+        -------
+        Integer Series named ``"cluster"``, indexed by cell.
+        """
+        probabilities = self.get_cluster_probabilities(adata, indices)
+        best = probabilities.to_numpy().argmax(1)
+        return pd.Series(best, index=probabilities.index, name="cluster")
+
+    def get_log_likelihood(
+        self, adata: AnnData | None = None, indices=None, per_cell: bool = False
+    ) -> float | pd.Series:
+        """Marginal log-likelihood ``sum_i log sum_k pi_k NB(x_i | s_i mu_k, phi_k)`` (nats).
+
+        Parameters
+        ----------
+        adata
+            Data to evaluate (the training data when ``None``).
+        indices
+            Cells of ``adata`` to evaluate (all when ``None``).
+        per_cell
+            Return each cell's log-likelihood instead of the total.
+
+        Returns
+        -------
+        The total, or a Series per cell.
+        """
+        self._check_if_trained(warn=False)
+        _, log_likelihood = posterior_in_chunks(self.module, self._chunks(adata, indices))
+        if per_cell:
+            return pd.Series(
+                log_likelihood, index=self._obs_names(adata, indices), name="log_likelihood"
+            )
+        return float(log_likelihood.sum())
+
+    def get_cluster_parameters(self) -> dict[str, pd.DataFrame | pd.Series]:
+        """Fitted mixture: centroids, dispersions and weights.
+
+        Returns
+        -------
+        ``{"mean": clusters x genes (mu, expected count per unit size factor), "dispersion":
+        clusters x genes (phi = 1 / theta; a gene's Gamma has shape 1/phi and mean mu),
+        "weight": pi per cluster}``. Batch effects are not included (they are relative to the
+        first batch).
+        """
+        module = self.module
+        genes = self.adata.var_names
+        clusters = pd.RangeIndex(self.n_clusters, name="cluster")
+        mean = torch.exp(module.log_mu).detach().cpu().numpy()
+        theta = torch.exp(module.log_theta).detach().cpu().numpy()
+        theta = np.broadcast_to(theta, mean.shape)
+        weight = torch.exp(module.log_weights()).detach().cpu().numpy()
+        return {
+            "mean": pd.DataFrame(mean, index=clusters, columns=genes),
+            "dispersion": pd.DataFrame(1.0 / theta, index=clusters, columns=genes),
+            "weight": pd.Series(weight, index=clusters, name="weight"),
+        }
+
+    def get_marker_genes(self, n_top: int = 10, min_expression: float = 1.0) -> pd.DataFrame:
+        """Marker genes of each cluster, from the fitted centroids.
+
+        A gene marks cluster ``k`` by its log2 fold change between ``k``'s centroid and the
+        highest centroid among the other clusters (so a marker is above every other cluster),
+        with centroids scaled to 10,000 counts per cell.
+
+        Parameters
+        ----------
+        n_top
+            Number of markers per cluster.
+        min_expression
+            Minimum centroid expression in cluster ``k`` (counts per 10,000).
+
+        Returns
+        -------
+        Long table: ``cluster``, ``rank`` (1 = best), ``gene``, ``expression`` (per 10,000),
+        ``next_expression`` (highest other cluster) and ``log2_fold_change``.
+        """
+        mean = self.get_cluster_parameters()["mean"].to_numpy()
+        per_10k = mean / mean.sum(1, keepdims=True) * 1e4
+        rows = []
+        for k in range(self.n_clusters):
+            others = np.delete(per_10k, k, axis=0).max(0)
+            lfc = np.log2(per_10k[k] + 1e-3) - np.log2(others + 1e-3)
+            eligible = np.flatnonzero(per_10k[k] >= min_expression)
+            order = eligible[np.argsort(-lfc[eligible], kind="stable")][:n_top]
+            genes = self.adata.var_names
+            for rank, g in enumerate(order, start=1):
+                rows.append((k, rank, genes[g], per_10k[k, g], others[g], lfc[g]))
+        columns = ["cluster", "rank", "gene", "expression", "next_expression", "log2_fold_change"]
+        return pd.DataFrame(rows, columns=columns)
+
+    select_n_clusters = select_n_clusters

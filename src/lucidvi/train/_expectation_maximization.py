@@ -1,0 +1,404 @@
+r"""Batch expectation-maximisation (EM) for the negative binomial mixture.
+
+Each iteration is one pass over the cells in row chunks (a sparse matrix is densified one
+chunk at a time). The pass computes, at the current parameters, every cell's log-likelihood
+under every cluster, the exact responsibilities
+``r_ik = softmax_k(log pi_k + log NB(x_i | s_i mu_k, theta_k))`` (E step) and the gradients and
+curvatures of the expected complete-data log-likelihood that the M step needs:
+
+- ``pi_k = mean_i r_ik`` (closed form);
+- ``log mu_kj``: one Newton step (the NB log-likelihood is concave in ``log mu`` at fixed
+  ``theta``, so the step is an ascent direction); ``mu`` has no closed form once size factors
+  differ between cells;
+- ``log theta_kj``: one safeguarded Newton step (digamma and trigamma differences from
+  per-iteration tables, exact ``digamma``/``polygamma`` above the table);
+- batch effects ``beta_bj``: a Newton step, on alternate iterations (they shift the same mean
+  as ``mu``, so updating both at once would overshoot).
+
+The starting point is the closed-form ratio estimator ``mu_kj = sum_i r_ik x_ij / sum_i r_ik s_i``
+and a moment estimate of ``theta`` from the initial responsibilities. Iterations stop when the
+relative change of the log-likelihood falls below ``tol``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from scvi.utils import track
+
+from lucidvi.module import NBMixture
+
+logger = logging.getLogger(__name__)
+
+#: Counts up to this value use the per-iteration digamma/trigamma tables.
+_TABLE_MAX = 64
+#: Cells whose responsibility for a cluster is below this are skipped in its M-step sums.
+_MIN_RESPONSIBILITY = 1e-6
+_LOG_MU_MIN, _LOG_THETA_MIN, _LOG_THETA_MAX = -50.0, -5.0, 12.0
+_ELEMENTS_PER_CHUNK = 2**21
+
+
+class CountChunks:
+    """Row chunks of a count matrix with each cell's log size factor and batch, as tensors.
+
+    Parameters
+    ----------
+    counts
+        Counts, dense or scipy sparse, ``n_cells x n_genes``.
+    log_size
+        Log size factor of each cell, shape ``(n_cells,)``.
+    batch_index
+        Batch of each cell (integers from 0), shape ``(n_cells,)``.
+    device
+        Device the chunks are moved to.
+    dtype
+        Floating-point type of the chunks (the module's).
+    """
+
+    def __init__(
+        self,
+        counts: np.ndarray | sp.spmatrix,
+        log_size: np.ndarray,
+        batch_index: np.ndarray,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ):
+        self.counts = sp.csr_matrix(counts) if sp.issparse(counts) else np.asarray(counts)
+        self.log_size = np.asarray(log_size, dtype=np.float64).reshape(-1)
+        self.batch_index = np.asarray(batch_index, dtype=np.int64).reshape(-1)
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.n_cells, self.n_genes = self.counts.shape
+        self.chunk_size = max(1, _ELEMENTS_PER_CHUNK // self.n_genes)
+
+    def __iter__(self) -> Iterator[tuple[slice, torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """Yield ``(rows, x, log_size, batch_index)``; ``x`` dense, on the device."""
+        for start in range(0, self.n_cells, self.chunk_size):
+            rows = slice(start, min(start + self.chunk_size, self.n_cells))
+            part = self.counts[rows]
+            part = part.toarray() if sp.issparse(part) else part
+            x = torch.as_tensor(np.asarray(part), dtype=self.dtype, device=self.device)
+            log_size = torch.as_tensor(self.log_size[rows], dtype=self.dtype, device=self.device)
+            log_size = log_size[:, None]
+            batch = torch.as_tensor(self.batch_index[rows], device=self.device)[:, None]
+            yield rows, x, log_size, batch
+
+
+@torch.inference_mode()
+def posterior_in_chunks(module: NBMixture, chunks: CountChunks) -> tuple[np.ndarray, np.ndarray]:
+    """Exact responsibilities and marginal log-likelihoods of all cells, chunk by chunk.
+
+    Parameters
+    ----------
+    module
+        The mixture.
+    chunks
+        The cells.
+
+    Returns
+    -------
+    ``(responsibilities, log_likelihood)``: arrays of shapes ``(n_cells, K)`` and ``(n_cells,)``.
+    """
+    responsibilities = np.empty((chunks.n_cells, module.n_clusters), dtype=np.float32)
+    log_likelihood = np.empty(chunks.n_cells, dtype=np.float64)
+    tables = [_count_tables(torch.exp(row[None])) for row in module.log_theta]
+    for rows, x, log_size, batch in chunks:
+        offset = module.log_offset(log_size, batch)
+        log_joint = _cluster_log_likelihood(module, x, offset, tables)[0] + module.log_weights()
+        marginal = torch.logsumexp(log_joint, dim=-1)
+        responsibilities[rows] = torch.exp(log_joint - marginal[:, None]).cpu().numpy()
+        log_likelihood[rows] = marginal.double().cpu().numpy()
+    return responsibilities, log_likelihood
+
+
+def _count_tables(theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Tables over counts ``m <= 64`` (rows) for one row of inverse dispersions (columns).
+
+    Returns ``log Gamma(theta + m) - log Gamma(theta) - log m!``, ``psi(theta + m) - psi(theta)``
+    and ``psi'(theta + m) - psi'(theta)``, each of shape ``(65, n_genes)``.
+    """
+    steps = torch.arange(_TABLE_MAX, dtype=theta.dtype, device=theta.device)[:, None]
+    shifted = theta + steps
+    inverse = 1.0 / shifted
+    zeros = torch.zeros_like(theta)
+    log_factorial = torch.lgamma(steps + 2.0)
+    values = torch.cat([zeros, torch.cumsum(torch.log(shifted), 0) - log_factorial])
+    first = torch.cat([zeros, torch.cumsum(inverse, 0)])
+    second = torch.cat([zeros, -torch.cumsum(inverse**2, 0)])
+    return values, first, second
+
+
+def _cluster_log_likelihood(
+    module: NBMixture, x: torch.Tensor, offset: torch.Tensor, tables: list
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Every cell's NB log-likelihood under every cluster, and ``d = log(mean / theta)``.
+
+    Equals :meth:`~lucidvi.module.NBMixture.cluster_log_likelihood` with fewer passes over
+    the chunk: ``sum_j x_ij d_ikj`` is one matrix product for all clusters, the count index of
+    the Gamma-function tables is shared by the clusters, and only ``softplus(d)`` is computed
+    per cluster.
+
+    Returns
+    -------
+    ``(log_likelihood, d)``: shape ``(n, K)``, and one ``(n, G)`` tensor per cluster.
+    """
+    log_theta = module.log_theta
+    per_cluster = module.dispersion == "cluster-gene"
+    centred = module.log_mu - (log_theta if per_cluster else log_theta[0])  # (K, G)
+    if offset.shape[-1] == 1:
+        x_offset = offset[:, 0] * x.sum(-1)
+    else:
+        x_offset = torch.linalg.vecdot(x, offset)
+    linear = x @ centred.T + x_offset[:, None]  # sum_j x_ij d_ikj
+    rows = x.clamp(max=_TABLE_MAX).long()
+    cells, genes = torch.nonzero(x > _TABLE_MAX, as_tuple=True)
+    counts = x[cells, genes]
+    columns, ds = [], []
+    for k in range(module.n_clusters):
+        t = k if per_cluster else 0
+        theta = torch.exp(log_theta[t])
+        d = offset + centred[k]
+        softplus = torch.nn.functional.softplus(d)
+        value = linear[:, k] - torch.linalg.vecdot(x, softplus) - softplus @ theta
+        value = value + tables[t][0].gather(0, rows).sum(-1)
+        if cells.numel():
+            top = torch.tensor(float(_TABLE_MAX), dtype=x.dtype, device=x.device)
+            theta_large = theta[genes]
+            correction = (
+                torch.lgamma(counts + theta_large)
+                - torch.lgamma(theta_large + top)
+                - torch.lgamma(counts + 1.0)
+                + torch.lgamma(top + 1.0)
+            )
+            value = value.index_add(0, cells, correction)
+        columns.append(value)
+        ds.append(d)
+    return torch.stack(columns, dim=-1), ds
+
+
+def _digamma_differences(x: torch.Tensor, theta: torch.Tensor, tables) -> tuple:
+    """Gather ``psi(x + theta) - psi(theta)`` and the trigamma difference, exact above 64."""
+    rows = x.clamp(max=_TABLE_MAX).long()
+    first = tables[1].gather(0, rows)
+    second = tables[2].gather(0, rows)
+    cells, genes = torch.nonzero(x > _TABLE_MAX, as_tuple=True)
+    if cells.numel():
+        counts, t = x[cells, genes], theta[0, genes]
+        first[cells, genes] = torch.digamma(counts + t) - torch.digamma(t)
+        second[cells, genes] = torch.polygamma(1, counts + t) - torch.polygamma(1, t)
+    return first, second
+
+
+@dataclass
+class _Statistics:
+    """Sums over cells of the M step's gradients and curvatures (float64)."""
+
+    grad_mu: torch.Tensor
+    curv_mu: torch.Tensor
+    grad_theta: torch.Tensor
+    curv_theta: torch.Tensor
+    grad_batch: torch.Tensor
+    curv_batch: torch.Tensor
+    weights: torch.Tensor
+
+    @classmethod
+    def zeros(cls, module: NBMixture) -> _Statistics:
+        k, g = module.log_mu.shape
+        kt = module.log_theta.shape[0]
+        b = module.n_batch
+        new = lambda *shape: torch.zeros(shape, dtype=torch.float64, device=module.log_mu.device)  # noqa: E731
+        return cls(new(k, g), new(k, g), new(kt, g), new(kt, g), new(b, g), new(b, g), new(k))
+
+
+def _accumulate(
+    module: NBMixture,
+    stats: _Statistics,
+    x: torch.Tensor,
+    ds: list[torch.Tensor],
+    batch: torch.Tensor,
+    responsibilities: torch.Tensor,
+    tables: list,
+) -> None:
+    """Add one chunk's M-step sums for every cluster (cells with negligible weight skipped)."""
+    batch = batch.view(-1)
+    for k in range(module.n_clusters):
+        keep = torch.nonzero(responsibilities[:, k] > _MIN_RESPONSIBILITY).view(-1)
+        if keep.numel() == 0:
+            continue
+        r = responsibilities[keep, k]
+        xk = x[keep]
+        t_index = k if module.dispersion == "cluster-gene" else 0
+        log_theta = module.log_theta[t_index : t_index + 1]
+        theta = torch.exp(log_theta)
+        d = ds[k][keep]
+        sigma = torch.sigmoid(d)
+        softplus = torch.nn.functional.softplus(d)
+        x_theta = xk + theta
+        grad_mu = xk - x_theta * sigma
+        curv_mu = x_theta * sigma * (1.0 - sigma)
+        first, second = _digamma_differences(xk, theta, tables[t_index])
+        grad_theta = theta * (first - softplus) - grad_mu
+        curv_theta = (
+            2.0 * theta * sigma - curv_mu - theta * softplus + theta * first + theta**2 * second
+        )
+        stats.weights[k] += r.sum().double()
+        stats.grad_mu[k] += (r @ grad_mu).double()
+        stats.curv_mu[k] += (r @ curv_mu).double()
+        stats.grad_theta[t_index] += (r @ grad_theta).double()
+        stats.curv_theta[t_index] += (r @ curv_theta).double()
+        if module.n_batch > 1:
+            by_batch = torch.zeros(module.n_batch, len(keep), dtype=r.dtype, device=r.device)
+            by_batch[batch[keep], torch.arange(len(keep), device=r.device)] = r
+            stats.grad_batch += (by_batch @ grad_mu).double()
+            stats.curv_batch += (by_batch @ curv_mu).double()
+
+
+@torch.no_grad()
+def _newton_update(module: NBMixture, stats: _Statistics, update_batch: bool) -> None:
+    """Apply the M step's updates from the accumulated sums."""
+    dtype = module.log_mu.dtype
+    weights = stats.weights.clamp(min=1e-10)
+    module.logits_pi.copy_(torch.log(weights / weights.sum()).to(dtype))
+    if update_batch:
+        step = stats.grad_batch[1:] / (stats.curv_batch[1:] + 1e-8)
+        module.batch_effect.add_(step.clamp(-3.0, 3.0).to(dtype))
+        return
+    step_mu = (stats.grad_mu / (stats.curv_mu + 1e-8)).clamp(-3.0, 3.0)
+    module.log_mu.add_(step_mu.to(dtype)).clamp_(min=_LOG_MU_MIN)
+    # Newton where the curvature is negative (locally concave), a capped gradient step elsewhere.
+    concave = stats.curv_theta < 0
+    step_theta = torch.where(
+        concave, -stats.grad_theta / torch.where(concave, stats.curv_theta, -1.0), 0.0
+    )
+    step_theta = torch.where(concave, step_theta, 0.5 * torch.sign(stats.grad_theta))
+    module.log_theta.add_(step_theta.clamp(-2.0, 2.0).to(dtype))
+    module.log_theta.clamp_(_LOG_THETA_MIN, _LOG_THETA_MAX)
+
+
+@torch.no_grad()
+def initialize_parameters(
+    module: NBMixture, chunks: CountChunks, responsibilities: np.ndarray
+) -> None:
+    """Set the parameters from initial responsibilities in closed form.
+
+    ``mu_kj = sum_i r_ik x_ij / sum_i r_ik s_i`` (the ratio estimator; the Poisson maximum
+    likelihood estimate), ``theta_kj`` by the method of moments on ``x / s`` (clipped to
+    ``[0.1, 1000]``), ``pi_k = mean_i r_ik`` and no batch effects.
+
+    Parameters
+    ----------
+    module
+        The mixture to initialise.
+    chunks
+        The cells.
+    responsibilities
+        Initial cluster memberships, shape ``(n_cells, K)``, rows summing to one.
+    """
+    r = np.asarray(responsibilities, dtype=np.float64)
+    size = np.exp(chunks.log_size.astype(np.float64))
+    counts = chunks.counts
+    scaled = sp.diags(1.0 / size) @ counts if sp.issparse(counts) else counts / size[:, None]
+    squared = scaled.multiply(scaled) if sp.issparse(scaled) else scaled**2
+    weights = r.sum(0) + 1e-10
+    mean = np.asarray(counts.T @ r).T / (r.T @ size)[:, None]
+    second_moment = np.asarray(squared.T @ r).T / weights[:, None]
+    poisson_part = (r.T @ (1.0 / size))[:, None] / weights[:, None] * mean
+    excess = second_moment - mean**2 - poisson_part
+    theta = np.clip(mean**2 / np.maximum(excess, 1e-12), 0.1, 1000.0)
+    if module.dispersion == "gene":
+        theta = np.exp((np.log(theta) * weights[:, None]).sum(0, keepdims=True) / weights.sum())
+    floor = 1e-3 / np.median(size)
+    like = {"dtype": module.log_mu.dtype, "device": module.log_mu.device}
+    module.log_mu.copy_(torch.as_tensor(np.log(mean + floor), **like))
+    module.log_theta.copy_(torch.as_tensor(np.log(theta), **like))
+    module.logits_pi.copy_(torch.as_tensor(np.log(weights / weights.sum()), **like))
+    module.batch_effect.zero_()
+
+
+@dataclass(frozen=True)
+class EMFit:
+    """Outcome of :func:`fit_em`.
+
+    Attributes
+    ----------
+    log_likelihood
+        Marginal log-likelihood of the data at the returned parameters.
+    history
+        Log-likelihood at the start of every iteration.
+    n_iterations
+        Iterations run.
+    converged
+        Whether the relative change fell below the tolerance.
+    """
+
+    log_likelihood: float
+    history: tuple[float, ...]
+    n_iterations: int
+    converged: bool
+
+
+@torch.no_grad()
+def fit_em(
+    module: NBMixture,
+    chunks: CountChunks,
+    responsibilities: np.ndarray,
+    max_iter: int = 500,
+    tol: float = 1e-6,
+    progress_bar: bool = True,
+    description: str = "EM",
+) -> EMFit:
+    """Fit the mixture's parameters by batch EM from initial responsibilities.
+
+    Parameters
+    ----------
+    module
+        The mixture (updated in place).
+    chunks
+        The cells.
+    responsibilities
+        Initial memberships, shape ``(n_cells, K)``.
+    max_iter
+        Maximum number of iterations (each one pass over the data).
+    tol
+        Stop when ``|ll_t - ll_{t-1}| <= tol * |ll_t|``.
+    progress_bar
+        Show a progress bar.
+    description
+        Progress bar label.
+
+    Returns
+    -------
+    The fit's log-likelihood and trace.
+    """
+    module.eval()
+    initialize_parameters(module, chunks, responsibilities)
+    history: list[float] = []
+    converged = False
+    for iteration in track(range(max_iter), description=description, disable=not progress_bar):
+        stats = _Statistics.zeros(module)
+        tables = [_count_tables(torch.exp(row[None])) for row in module.log_theta]
+        total = 0.0
+        for _, x, log_size, batch in chunks:
+            offset = module.log_offset(log_size, batch)
+            log_likelihood, ds = _cluster_log_likelihood(module, x, offset, tables)
+            log_joint = log_likelihood + module.log_weights()
+            marginal = torch.logsumexp(log_joint, dim=-1)
+            total += float(marginal.double().sum())
+            r = torch.exp(log_joint - marginal[:, None])
+            _accumulate(module, stats, x, ds, batch, r, tables)
+        history.append(total)
+        if len(history) > 1 and abs(history[-1] - history[-2]) <= tol * abs(history[-1]):
+            converged = True
+            break
+        if iteration == max_iter - 1:
+            break
+        _newton_update(module, stats, update_batch=module.n_batch > 1 and iteration % 2 == 1)
+    if not math.isfinite(history[-1]):
+        raise FloatingPointError("EM produced a non-finite log-likelihood.")
+    return EMFit(history[-1], tuple(history), len(history), converged)
