@@ -1,5 +1,6 @@
 """Interpretation results: frozen dataclasses with ``compute()``, tables, plots and logging."""
 
+from ._clustering_evaluation import ClusteringEvaluation
 from ._dim_importance import DimImportance
 from ._gene_loadings import GeneLoadings
 from ._gene_program_enrichment import GeneProgramEnrichment
@@ -8,6 +9,7 @@ from ._genes_per_dim import GenesPerDim
 from ._latent_report import LatentReport
 
 __all__ = [
+    "ClusteringEvaluation",
     "DimImportance",
     "GeneLoadings",
     "GeneProgramEnrichment",
