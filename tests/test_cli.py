@@ -1,7 +1,12 @@
 import pandas as pd
 
 from lucidvi.cli import main
-from lucidvi.interpretation import DimImportance, GeneProgramEnrichment, GenesPerDim
+from lucidvi.interpretation import (
+    ClusteringEvaluation,
+    DimImportance,
+    GeneProgramEnrichment,
+    GenesPerDim,
+)
 
 
 def test_demo_quick_writes_report_and_figures(tmp_path):
@@ -15,6 +20,10 @@ def test_demo_quick_writes_report_and_figures(tmp_path):
         "loadings.csv",
         "dim_importance.png",
         "hallmark_diverging.png",
+        "mixture_confusion.png",
+        "mixture_umap.png",
+        "mixture_expression.png",
+        "mixture_markers.csv",
     ):
         assert (tmp_path / name).stat().st_size > 0, name
     top = pd.read_csv(tmp_path / "top_genes_per_factor.csv")
@@ -27,3 +36,8 @@ def test_demo_quick_writes_report_and_figures(tmp_path):
     enrichment = GeneProgramEnrichment.load(tmp_path / "hallmark_enrichment.csv")
     assert set(enrichment.table["list"]) <= set(genes.gene_lists())
     assert "Which factors matter" in (tmp_path / "report.md").read_text()
+    clusters = ClusteringEvaluation.load(tmp_path / "mixture_clusters.csv")
+    assert clusters.table["cluster"].nunique() <= 10 and clusters.has_embedding
+    assert 0.0 <= clusters.scores["ari"] <= 1.0
+    assert "Model-based clustering with MixtureVI" in (tmp_path / "report.md").read_text()
+    assert (tmp_path / "mixture_model" / "model.pt").exists()

@@ -1,4 +1,4 @@
-"""The ``lucidvi demo`` job: LinearVI on bundled PBMC data, with figures and a report."""
+"""The ``lucidvi demo`` job: LinearVI and MixtureVI on bundled PBMC data, figures and a report."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ import scvi  # noqa: E402
 import torch  # noqa: E402
 from sklearn.metrics import adjusted_rand_score  # noqa: E402
 
+from lucidvi._demo_clustering import cluster_cells  # noqa: E402
+from lucidvi._report import markdown_table, save_figure  # noqa: E402
 from lucidvi.data import pbmc68k  # noqa: E402
 from lucidvi.interpretation import (  # noqa: E402
     DimImportance,
@@ -31,25 +33,12 @@ def _step(message: str) -> None:
     print(f"[lucidvi demo] {message}", flush=True)
 
 
-def _save(fig: plt.Figure, path: Path) -> str:
-    fig.savefig(path, dpi=130, bbox_inches="tight")
-    plt.close(fig)
-    return path.name
-
-
-def _markdown_table(frame) -> str:
-    header = "| " + " | ".join(frame.columns) + " |"
-    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    body = ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(False)]
-    return "\n".join([header, rule, *body])
-
-
 def _interpret_factors(model: LinearVI, adata, out: Path) -> str:
     """Order the factors, list their genes, test them for Hallmark programs; return markdown."""
     loadings = GeneLoadings.compute(model)
     importance = DimImportance.compute(loadings, adata.obsm["X_linearvi"])
     importance.save(out / "dim_importance.csv")
-    elbow_png = _save(importance.plot_elbow().figure, out / "dim_importance.png")
+    elbow_png = save_figure(importance.plot_elbow().figure, out / "dim_importance.png")
     genes = GenesPerDim.compute(
         adata, loadings, dims=list(importance.selected), n_top=30, layer="counts"
     )
@@ -62,10 +51,10 @@ def _interpret_factors(model: LinearVI, adata, out: Path) -> str:
     best = table.sort_values("p_value_adj").iloc[0]
     dim = str(best["list"])[:-1]
     diverging = enrichment.plot_diverging(group_a=f"{dim}+", group_b=f"{dim}-", n_top=8)
-    diverging_png = _save(diverging.figure, out / "hallmark_diverging.png")
+    diverging_png = save_figure(diverging.figure, out / "hallmark_diverging.png")
     hits = table[table["p_value_adj"] < 0.1][["list", "term", "overlap", "p_value_adj"]]
     hits = hits.assign(p_value_adj=hits["p_value_adj"].map("{:.2g}".format))
-    hits_text = _markdown_table(hits) if len(hits) else "No Hallmark set reaches adjusted p < 0.1."
+    hits_text = markdown_table(hits) if len(hits) else "No Hallmark set reaches adjusted p < 0.1."
     shares = ", ".join(f"{d} {importance.ratio[d]:.0%}" for d in importance.selected)
     return f"""## Which factors matter, and what programs do they carry?
 
@@ -86,7 +75,7 @@ The 30 top positive (`+`) and negative (`-`) genes of each of these factors
 
 
 def run_demo(out: str | Path = "lucidvi_demo", quick: bool = False, seed: int = 0) -> Path:
-    """Train LinearVI on the bundled PBMC data and write figures and a report.
+    """Train LinearVI and MixtureVI on the bundled PBMC data and write figures and a report.
 
     Parameters
     ----------
@@ -140,23 +129,27 @@ def run_demo(out: str | Path = "lucidvi_demo", quick: bool = False, seed: int = 
         show=False,
         title="Leiden on the LinearVI latent",
     )
-    umap_png = _save(fig, out / "latent_umap.png")
+    umap_png = save_figure(fig, out / "latent_umap.png")
 
     _step("loadings: top genes per factor and heatmap")
     loadings = model.get_loadings()
     loadings.to_csv(out / "loadings.csv")
     top = top_loading_genes(loadings, n_top=10)
     top.to_csv(out / "top_genes_per_factor.csv", index=False)
-    heatmap_png = _save(loadings_heatmap(loadings, n_top=3).figure, out / "loadings_heatmap.png")
+    heatmap = loadings_heatmap(loadings, n_top=3).figure
+    heatmap_png = save_figure(heatmap, out / "loadings_heatmap.png")
 
     _step("factor interpretation: importance, genes per factor, Hallmark enrichment")
     interpretation = _interpret_factors(model, adata, out)
+
+    _step("model-based clustering: MixtureVI (EM) against Leiden")
+    clustering = cluster_cells(adata, out, quick, seed)
 
     history = model.history["elbo_train"]
     fig, ax = plt.subplots(figsize=(5, 3.2))
     ax.plot(history.index, history.to_numpy().ravel())
     ax.set(xlabel="epoch", ylabel="ELBO loss per cell (train)", title="Training curve")
-    curve_png = _save(fig, out / "training_curve.png")
+    curve_png = save_figure(fig, out / "training_curve.png")
 
     summary = top.groupby(["factor", "direction"])["gene"].apply(lambda g: ", ".join(g[:5]))
     summary = summary.unstack("direction").reindex(loadings.columns)
@@ -185,11 +178,12 @@ Each factor's loading on a gene is the change of that gene's log expression (up 
 softmax normalisation) per unit of the factor. Full table: `top_genes_per_factor.csv`; all
 loadings: `loadings.csv`; the trained model: `model/`.
 
-{_markdown_table(summary)}
+{markdown_table(summary)}
 
 ![loadings heatmap]({heatmap_png})
 
 {interpretation}
+{clustering}
 ## Training
 
 ![training curve]({curve_png})
