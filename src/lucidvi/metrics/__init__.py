@@ -2,5 +2,12 @@
 
 from ._canonical_correlation import canonical_correlations
 from ._clustering import clustering_scores, match_clusters
+from ._mutual_information import MutualInformation, mutual_information
 
-__all__ = ["canonical_correlations", "clustering_scores", "match_clusters"]
+__all__ = [
+    "MutualInformation",
+    "canonical_correlations",
+    "clustering_scores",
+    "match_clusters",
+    "mutual_information",
+]
