@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -32,8 +33,10 @@ def log_normalized_pcs(counts, n_pcs: int = _N_PCS, seed: int = 0) -> np.ndarray
     """
     import scanpy as sc
 
-    adata = AnnData(sp.csr_matrix(counts, dtype=np.float32) if sp.issparse(counts) else counts)
-    adata.X = adata.X.astype(np.float32)
+    if sp.issparse(counts):
+        adata = AnnData(sp.csr_matrix(counts, dtype=np.float32))
+    else:
+        adata = AnnData(np.asarray(counts, dtype=np.float32))
     sc.pp.normalize_total(adata, target_sum=1e4)
     sc.pp.log1p(adata)
     n_pcs = max(1, min(n_pcs, min(adata.shape) - 1))
@@ -169,10 +172,11 @@ def responsibilities_from_array(values, n_cells: int, n_clusters: int) -> np.nda
     return one_hot(codes, n_clusters)
 
 
-def initial_responsibilities(
-    init, adata: AnnData, counts, n_clusters: int, seed: int = 0
-) -> np.ndarray:
-    """Compute starting memberships ``(n_cells, n_clusters)`` for EM.
+class InitialMemberships:
+    """Starting memberships ``(n_cells, n_clusters)`` for EM, for any K and seed.
+
+    The principal components behind ``"kmeans"``, ``"leiden"`` and ``"random"`` starts are
+    computed once, on first use, and shared by all restarts and numbers of clusters.
 
     Parameters
     ----------
@@ -183,24 +187,35 @@ def initial_responsibilities(
         The cells (for an ``obs`` column).
     counts
         Their counts, dense or sparse.
-    n_clusters
-        Number of clusters.
     seed
-        Seed of the randomised methods.
-
-    Returns
-    -------
-    Array of memberships, rows summing to one.
+        Seed of the principal components' solver.
     """
-    methods = {"kmeans": kmeans_labels, "leiden": leiden_labels, "random": random_cell_labels}
-    if isinstance(init, str) and init in methods:
-        pcs = log_normalized_pcs(counts, seed=seed)
-        return one_hot(methods[init](pcs, n_clusters, seed), n_clusters)
-    if isinstance(init, str):
-        if init not in adata.obs.columns:
-            raise ValueError(
-                f"init={init!r} is neither 'kmeans', 'leiden', 'random' nor a column of "
-                f"adata.obs (columns: {list(adata.obs.columns)})."
-            )
-        return one_hot(labels_from_obs(adata, init, n_clusters), n_clusters)
-    return responsibilities_from_array(init, adata.n_obs, n_clusters)
+
+    _METHODS = {"kmeans": kmeans_labels, "leiden": leiden_labels, "random": random_cell_labels}
+
+    def __init__(self, init, adata: AnnData, counts, seed: int = 0):
+        self.init, self.adata, self.counts, self.seed = init, adata, counts, seed
+
+    @cached_property
+    def pcs(self) -> np.ndarray:
+        """Principal components of the log-normalised counts (see :func:`log_normalized_pcs`)."""
+        return log_normalized_pcs(self.counts, seed=self.seed)
+
+    def __call__(self, n_clusters: int, seed: int = 0) -> np.ndarray:
+        """Return memberships for ``n_clusters`` clusters; ``seed`` seeds the randomised starts.
+
+        Returns
+        -------
+        Array of memberships, rows summing to one.
+        """
+        init, adata = self.init, self.adata
+        if isinstance(init, str) and init in self._METHODS:
+            return one_hot(self._METHODS[init](self.pcs, n_clusters, seed), n_clusters)
+        if isinstance(init, str):
+            if init not in adata.obs.columns:
+                raise ValueError(
+                    f"init={init!r} is neither 'kmeans', 'leiden', 'random' nor a column of "
+                    f"adata.obs (columns: {list(adata.obs.columns)})."
+                )
+            return one_hot(labels_from_obs(adata, init, n_clusters), n_clusters)
+        return responsibilities_from_array(init, adata.n_obs, n_clusters)

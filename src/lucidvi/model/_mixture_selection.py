@@ -14,7 +14,7 @@ from scvi.utils import track
 from lucidvi.module import NBMixture
 from lucidvi.train import fit_em, posterior_in_chunks
 
-from ._mixture_init import initial_responsibilities
+from ._mixture_init import InitialMemberships
 
 if TYPE_CHECKING:
     from ._mixture_vi import MixtureVI
@@ -95,7 +95,7 @@ def select_n_clusters(
         n_test = max(1, int(round(heldout_fraction * n_cells)))
         fit_cells, test_cells = np.sort(order[n_test:]), np.sort(order[:n_test])
     chunks = self._chunks(indices=fit_cells)
-    adata = self.adata[fit_cells]
+    starts = InitialMemberships(init, self.adata[fit_cells], chunks.counts, seed=seed)
     rows = []
     for k in track(k_values, description="Numbers of clusters", disable=not progress_bar):
         best_ll, best_state = -np.inf, None
@@ -106,7 +106,7 @@ def select_n_clusters(
             dispersion=self.module.dispersion,
         ).to(self.device)
         for restart in range(n_init):
-            start = initial_responsibilities(init, adata, chunks.counts, k, seed=seed + restart)
+            start = starts(k, seed=seed + restart)
             fit = fit_em(module, chunks, start, max_iter=max_epochs, tol=tol, progress_bar=False)
             if fit.log_likelihood > best_ll:
                 best_ll = fit.log_likelihood

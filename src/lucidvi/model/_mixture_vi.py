@@ -25,7 +25,7 @@ from lucidvi.train import (
     posterior_in_chunks,
 )
 
-from ._mixture_init import initial_responsibilities
+from ._mixture_init import InitialMemberships
 from ._mixture_selection import select_n_clusters
 from ._validation import check_count_matrix, check_obs_keys
 
@@ -272,10 +272,9 @@ class MixtureVI(UnsupervisedTrainingMixin, BaseModelClass):
 
     def _best_em_fit(self, chunks, adata, init, n_init, max_iter, tol, seed, progress) -> None:
         best_state, best = None, None
+        starts = InitialMemberships(init, adata, chunks.counts, seed=seed)
         for restart in range(n_init):
-            start = initial_responsibilities(
-                init, adata, chunks.counts, self.n_clusters, seed=seed + restart
-            )
+            start = starts(self.n_clusters, seed=seed + restart)
             fit = fit_em(
                 self.module, chunks, start, max_iter=max_iter, tol=tol,
                 progress_bar=progress, description=f"EM (start {restart + 1}/{n_init})",
@@ -317,8 +316,8 @@ class MixtureVI(UnsupervisedTrainingMixin, BaseModelClass):
             self._best_em_fit(chunks, adata, init, n_init, 500, tol, seed, progress)
         else:
             chunks = self._chunks()
-            start = initial_responsibilities(
-                init, self.adata, chunks.counts, self.n_clusters, seed=seed
+            start = InitialMemberships(init, self.adata, chunks.counts, seed=seed)(
+                self.n_clusters, seed=seed
             )
             initialize_parameters(self.module, chunks, start)
         settings.seed = seed

@@ -107,14 +107,26 @@ def posterior_in_chunks(module: NBMixture, chunks: CountChunks) -> tuple[np.ndar
     """
     responsibilities = np.empty((chunks.n_cells, module.n_clusters), dtype=np.float32)
     log_likelihood = np.empty(chunks.n_cells, dtype=np.float64)
-    tables = [_count_tables(torch.exp(row[None])) for row in module.log_theta]
+    tables = _theta_tables(module)
     for rows, x, log_size, batch in chunks:
-        offset = module.log_offset(log_size, batch)
-        log_joint = _cluster_log_likelihood(module, x, offset, tables)[0] + module.log_weights()
-        marginal = torch.logsumexp(log_joint, dim=-1)
-        responsibilities[rows] = torch.exp(log_joint - marginal[:, None]).cpu().numpy()
+        r, marginal, _ = _e_step(module, x, log_size, batch, tables)
+        responsibilities[rows] = r.cpu().numpy()
         log_likelihood[rows] = marginal.double().cpu().numpy()
     return responsibilities, log_likelihood
+
+
+def _theta_tables(module: NBMixture) -> list:
+    """Build the tables of :func:`_count_tables` for each row of inverse dispersions."""
+    return [_count_tables(torch.exp(row[None])) for row in module.log_theta]
+
+
+def _e_step(module: NBMixture, x, log_size, batch, tables) -> tuple:
+    """Responsibilities, marginal log-likelihoods and ``d`` per cluster of one chunk."""
+    offset = module.log_offset(log_size, batch)
+    log_likelihood, ds = _cluster_log_likelihood(module, x, offset, tables)
+    log_joint = log_likelihood + module.log_weights()
+    marginal = torch.logsumexp(log_joint, dim=-1)
+    return torch.exp(log_joint - marginal[:, None]), marginal, ds
 
 
 def _count_tables(theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -382,15 +394,11 @@ def fit_em(
     converged = False
     for iteration in track(range(max_iter), description=description, disable=not progress_bar):
         stats = _Statistics.zeros(module)
-        tables = [_count_tables(torch.exp(row[None])) for row in module.log_theta]
+        tables = _theta_tables(module)
         total = 0.0
         for _, x, log_size, batch in chunks:
-            offset = module.log_offset(log_size, batch)
-            log_likelihood, ds = _cluster_log_likelihood(module, x, offset, tables)
-            log_joint = log_likelihood + module.log_weights()
-            marginal = torch.logsumexp(log_joint, dim=-1)
+            r, marginal, ds = _e_step(module, x, log_size, batch, tables)
             total += float(marginal.double().sum())
-            r = torch.exp(log_joint - marginal[:, None])
             _accumulate(module, stats, x, ds, batch, r, tables)
         history.append(total)
         if len(history) > 1 and abs(history[-1] - history[-2]) <= tol * abs(history[-1]):
