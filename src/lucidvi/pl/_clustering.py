@@ -10,6 +10,8 @@ from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
+from ._style import plot_style
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -74,7 +76,7 @@ def clustering_confusion(
     else:
         raise ValueError(f"normalize must be 'label', 'cluster' or None, got {normalize!r}.")
     n_labels, n_clusters = values.shape
-    with plt.rc_context({"font.size": 8}):
+    with plot_style({"font.size": 8}):
         if ax is None:
             _, ax = plt.subplots(
                 figsize=(0.45 * n_clusters + 3.0, 0.35 * n_labels + 1.8), layout="constrained"
@@ -182,7 +184,7 @@ def clustering_embedding(
         ("label", label_color, labels, [str(lab) for lab in labels], result.labels_key),
         ("cluster", cluster_color, clusters, cluster_names, "cluster (matched label)"),
     ]
-    with plt.rc_context({"font.size": 8}):
+    with plot_style({"font.size": 8}):
         if axes is None:
             _, created = plt.subplots(1, 2, figsize=(11.0, 4.2), layout="constrained")
             axes = list(created)

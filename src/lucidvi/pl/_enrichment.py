@@ -12,6 +12,8 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.ticker import FuncFormatter
 
+from ._style import plot_style
+
 if TYPE_CHECKING:
     from lucidvi.interpretation._gene_program_enrichment import GeneProgramEnrichment
 
@@ -72,7 +74,7 @@ def enrichment_bars(
             )
         list_name = result.list_names[0]
     rows = result.top(list_name, n_top)
-    with plt.rc_context(_STYLE):
+    with plot_style(_STYLE):
         if ax is None:
             ax = _new_axes(len(rows), width=6.0)
         y = np.arange(len(rows))[::-1]
@@ -151,7 +153,7 @@ def enrichment_diverging(
     ratios = pd.concat([sides[group_a][1], sides[group_b][1]]).dropna()
     norm = Normalize(vmin=0.0, vmax=float(ratios.max()) if len(ratios) else 1.0)
     colormap = plt.get_cmap(cmap)
-    with plt.rc_context(_STYLE):
+    with plot_style(_STYLE):
         if ax is None:
             ax = _new_axes(len(terms), width=7.0)
         for group, sign in ((group_a, 1.0), (group_b, -1.0)):

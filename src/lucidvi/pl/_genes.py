@@ -9,6 +9,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.colors import TwoSlopeNorm
 
+from ._style import plot_style
+
 if TYPE_CHECKING:
     from lucidvi.interpretation import GeneRanks, GenesPerDim
 
@@ -35,7 +37,7 @@ def genes_per_dim_heatmap(
     The Axes.
     """
     values = result.heatmap_values
-    with plt.rc_context({"font.size": 7}):
+    with plot_style({"font.size": 7}):
         if ax is None:
             height = max(3.0, 0.13 * len(values) + 1.2)
             _, ax = plt.subplots(figsize=(0.45 * values.shape[1] + 2.8, height))
@@ -89,7 +91,7 @@ def gene_ranks(result: GeneRanks, n_top: int = 10, ax: Axes | None = None) -> Ax
         (f"preferred by {b}", result.preferred(b, n_top), "tab:blue"),
         ("best overall", result.best(n_top), "tab:green"),
     ]
-    with plt.rc_context({"font.size": 8}):
+    with plot_style({"font.size": 8}):
         if ax is None:
             _, ax = plt.subplots(figsize=(5.2, 4.8))
         ax.scatter(table[f"r2_{a}"], table[f"r2_{b}"], s=6, color="lightgray", label="all genes")

@@ -8,6 +8,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 
+from ._style import plot_style
+
 if TYPE_CHECKING:
     from lucidvi.interpretation import DimImportance, LatentReport
 
@@ -47,7 +49,7 @@ def latent_correlation(report: LatentReport, ax: Axes | None = None, cmap: str =
     values = report.correlation.to_numpy()
     order = _cluster_order(values)
     labels = report.correlation.columns[order]
-    with plt.rc_context({"font.size": 8}):
+    with plot_style({"font.size": 8}):
         if ax is None:
             size = max(3.5, 0.35 * report.n_dims + 1.5)
             _, ax = plt.subplots(figsize=(size + 0.8, size))
@@ -78,7 +80,7 @@ def dim_importance_elbow(result: DimImportance, ax: Axes | None = None) -> Axes:
     """
     table = result.to_dataframe()
     positions = np.arange(len(table))
-    with plt.rc_context({"font.size": 8}):
+    with plot_style({"font.size": 8}):
         if ax is None:
             _, ax = plt.subplots(figsize=(max(4.0, 0.4 * len(table) + 1.5), 3.2))
         colors = np.where(table["selected"], "tab:blue", "lightgray")

@@ -8,6 +8,8 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.colors import TwoSlopeNorm
 
+from ._style import plot_style
+
 
 def top_loading_genes(loadings: pd.DataFrame, n_top: int = 10) -> pd.DataFrame:
     """List the genes with the largest positive and negative loading on each factor.
@@ -66,7 +68,7 @@ def loadings_heatmap(
     genes = list(dict.fromkeys(top["gene"]))
     values = loadings.loc[genes].to_numpy()
     limit = float(np.abs(values).max()) or 1.0
-    with plt.rc_context({"font.size": 8}):
+    with plot_style({"font.size": 8}):
         if ax is None:
             height = max(3.0, 0.16 * len(genes) + 1.0)
             _, ax = plt.subplots(figsize=(0.45 * loadings.shape[1] + 2.5, height))

@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import gamma
 
+from ._style import plot_style
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
@@ -68,7 +70,7 @@ def cluster_expression(
     top = max(observed.max(), np.log1p(upper).max()) * 1.05 + 1e-9
     grid = np.linspace(0.0, top, 500)[1:]
     bins = np.linspace(0.0, top, 40)
-    with plt.rc_context(_STYLE):
+    with plot_style(_STYLE):
         if ax is None:
             _, ax = plt.subplots(figsize=(5.5, 3.5))
         colours = plt.get_cmap("tab20")
@@ -110,7 +112,7 @@ def n_clusters_criterion(
     column = "heldout_log_likelihood" if criterion == "heldout" else criterion
     if column not in table.columns:
         raise ValueError(f"The table has no {column!r} column (columns: {list(table.columns)}).")
-    with plt.rc_context(_STYLE):
+    with plot_style(_STYLE):
         if ax is None:
             _, ax = plt.subplots(figsize=(4.5, 3.2))
         ax.plot(table.index, table[column], marker="o", color="0.3")
