@@ -35,3 +35,15 @@ def trained_model(small_adata):
     model = lucidvi.model.LinearVI(adata, n_latent=3, dispersion="gene-batch")
     model.train(max_epochs=5, batch_size=64, enable_progress_bar=False)
     return model
+
+
+@pytest.fixture(scope="session")
+def masked_model():
+    """LinearVI trained with random gene masking on 3 planted factors (labels: top factor)."""
+    scvi.settings.seed = 0
+    adata = lucidvi.data.simulate_linear(n_cells=800, n_genes=80, n_factors=3, seed=5)
+    adata.obs["cell_type"] = np.argmax(adata.obsm["true_factors"], axis=1).astype(str)
+    lucidvi.model.LinearVI.setup_anndata(adata, layer="counts")
+    model = lucidvi.model.LinearVI(adata, n_latent=3, gene_masking=(0.0, 0.9))
+    model.train(max_epochs=100, plan_kwargs={"lr": 1e-2}, enable_progress_bar=False)
+    return model

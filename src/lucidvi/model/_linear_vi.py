@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
 import pandas as pd
+import torch
 from anndata import AnnData
 from scvi import REGISTRY_KEYS
 from scvi.data import AnnDataManager
@@ -23,7 +25,7 @@ from lucidvi._compat import saved_var_names
 from lucidvi.module import LinearVAE
 from lucidvi.train import EpochLoggingTrainingPlan, InMemoryDataSplitter
 
-from ._validation import check_count_matrix, check_obs_keys
+from ._validation import check_count_matrix, check_obs_keys, panel_mask
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +62,12 @@ class LinearVI(RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass)
         Batch-normalise the decoder's logits (as LDVAE does); folded into the loadings exactly.
     bias
         Give the decoder a per-gene bias.
+    gene_masking
+        Train the encoder to embed cells from any gene panel (:meth:`get_panel_representation`):
+        ``None`` (off), the fraction of genes hidden from the encoder at random in each cell, or
+        a range ``(low, high)`` from which each cell draws its fraction uniformly. Hidden genes
+        are still reconstructed, so a panel's embedding estimates the full transcriptome's.
+        ``(0.0, 0.95)`` suits panels of 5 to 100 percent of the genes.
 
     Examples
     --------
@@ -88,6 +96,7 @@ class LinearVI(RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass)
         latent_distribution: Literal["normal", "ln"] = "normal",
         use_batch_norm: bool = True,
         bias: bool = False,
+        gene_masking: float | tuple[float, float] | None = None,
     ):
         super().__init__(adata)
         cat_state = (
@@ -110,13 +119,14 @@ class LinearVI(RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass)
             bias=bias,
             n_cats_per_cov=n_cats_per_cov,
             n_continuous_cov=self.summary_stats.get("n_extra_continuous_covs", 0),
+            gene_masking=gene_masking,
         )
         self.n_latent = n_latent
         self._model_summary_string = (
             f"LinearVI model: n_latent={n_latent}, n_hidden={n_hidden}, n_layers={n_layers}, "
             f"dropout_rate={dropout_rate}, gene_likelihood={gene_likelihood!r}, "
             f"dispersion={dispersion!r}, latent_distribution={latent_distribution!r}, "
-            f"use_batch_norm={use_batch_norm}, bias={bias}"
+            f"use_batch_norm={use_batch_norm}, bias={bias}, gene_masking={gene_masking}"
         )
         self.init_params_ = self._get_init_params(locals())
 
@@ -188,6 +198,53 @@ class LinearVI(RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass)
         return pd.DataFrame(
             loadings.detach().cpu().numpy(), index=self.adata.var_names.copy(), columns=columns
         )
+
+    @torch.inference_mode()
+    def get_panel_representation(
+        self,
+        panel: Sequence[str],
+        adata: AnnData | None = None,
+        indices: Sequence[int] | None = None,
+        batch_size: int | None = None,
+        mc_samples: int = 5000,
+    ) -> np.ndarray:
+        """Latent representation from a gene panel, the other genes unobserved.
+
+        The encoder reads only the panel's counts (and which genes those are); it was trained
+        to reconstruct all genes from random subsets, so the result estimates where the full
+        transcriptome would place each cell. Needs a model built with ``gene_masking``.
+
+        Parameters
+        ----------
+        panel
+            Gene names, a subset of the model's genes.
+        adata
+            Data registered with :meth:`setup_anndata`; the training data when ``None``.
+        indices
+            Cells to embed; all when ``None``.
+        batch_size
+            Minibatch size; scvi-tools' default when ``None``.
+        mc_samples
+            For ``latent_distribution="ln"``: samples averaged for the posterior mean on the
+            simplex.
+
+        Returns
+        -------
+        Array of shape ``(n_cells, n_latent)``: the posterior means given the panel.
+        """
+        self._check_if_trained(warn=False)
+        observed = panel_mask(self.adata.var_names, panel)
+        adata = self._validate_anndata(adata)
+        loader = self._make_data_loader(adata=adata, indices=indices, batch_size=batch_size)
+        mask = torch.as_tensor(observed, device=self.device)
+        latents = []
+        for tensors in loader:
+            qz = self.module.inference(tensors[REGISTRY_KEYS.X_KEY], observed_genes=mask)["qz"]
+            z = qz.loc
+            if self.module.latent_distribution == "ln":
+                z = torch.softmax(qz.sample((mc_samples,)), dim=-1).mean(0)
+            latents.append(z.cpu())
+        return torch.cat(latents).numpy()
 
     @classmethod
     def load(cls, dir_path: str, adata: AnnData | None = None, **kwargs) -> LinearVI:

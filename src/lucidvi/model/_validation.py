@@ -88,3 +88,32 @@ def check_count_matrix(adata: AnnData, layer: str | None) -> None:
             f"{zero_cells.size} cells have zero total counts (e.g. {shown}); their library size "
             f"is undefined. Drop them first with `scanpy.pp.filter_cells(adata, min_counts=1)`."
         )
+
+
+def panel_mask(var_names: Iterable[str], panel: Iterable[str]) -> np.ndarray:
+    """Boolean mask over ``var_names`` of the genes in ``panel``.
+
+    Parameters
+    ----------
+    var_names
+        The model's genes, in order.
+    panel
+        Gene names; each must be one of ``var_names``, without repeats.
+
+    Returns
+    -------
+    Boolean array of length ``len(var_names)``.
+    """
+    var_names = np.asarray(list(var_names))
+    panel = [panel] if isinstance(panel, str) else list(panel)
+    if not panel:
+        raise ValueError("The panel is empty: give at least one gene name.")
+    unknown = sorted(set(panel) - set(var_names))
+    if unknown:
+        raise ValueError(
+            f"{len(unknown)} panel genes are not among the model's genes, e.g. {unknown[:5]}; "
+            f"subset the panel to `model.adata.var_names`."
+        )
+    if len(set(panel)) < len(panel):
+        raise ValueError("The panel lists some genes more than once; give each gene once.")
+    return np.isin(var_names, panel)

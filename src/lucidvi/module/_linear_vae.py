@@ -25,6 +25,37 @@ Dispersion = Literal["gene", "gene-batch"]
 LatentDistribution = Literal["normal", "ln"]
 
 
+def _masking_range(gene_masking: float | tuple[float, float] | None) -> tuple[float, float] | None:
+    """Validate a ``gene_masking`` argument and return it as a ``(low, high)`` range.
+
+    Parameters
+    ----------
+    gene_masking
+        ``None``, a fraction in ``[0, 1)`` or a range ``(low, high)`` with
+        ``0 <= low <= high < 1``.
+
+    Returns
+    -------
+    ``None``, or the range of hidden-gene fractions.
+    """
+    if gene_masking is None:
+        return None
+    if isinstance(gene_masking, int | float):
+        low = high = float(gene_masking)
+    elif isinstance(gene_masking, tuple | list) and len(gene_masking) == 2:
+        low, high = (float(v) for v in gene_masking)
+    else:
+        raise ValueError(
+            f"gene_masking must be None, a fraction or a (low, high) pair, got {gene_masking!r}."
+        )
+    if not 0.0 <= low <= high < 1.0:
+        raise ValueError(
+            f"gene_masking must satisfy 0 <= low <= high < 1 (the fraction of genes hidden from "
+            f"the encoder), got {gene_masking!r}."
+        )
+    return low, high
+
+
 class LinearVAE(BaseModuleClass):
     """Variational auto-encoder with a non-linear encoder and a linear decoder (LDVAE).
 
@@ -60,6 +91,12 @@ class LinearVAE(BaseModuleClass):
         Number of categories of each extra categorical covariate.
     n_continuous_cov
         Number of continuous covariates.
+    gene_masking
+        Train the encoder to embed cells from any subset of genes: ``None`` (off), a fraction
+        ``r`` of genes hidden from the encoder at random in each cell, or a range ``(low,
+        high)`` from which each cell draws its own fraction uniformly. The encoder then reads
+        ``[log1p(x) * m, m]`` for an observation mask ``m`` (so an unobserved gene is not
+        mistaken for a zero count), and the loss still reconstructs all genes.
     """
 
     def __init__(
@@ -77,6 +114,7 @@ class LinearVAE(BaseModuleClass):
         bias: bool = False,
         n_cats_per_cov: list[int] | tuple[int, ...] = (),
         n_continuous_cov: int = 0,
+        gene_masking: float | tuple[float, float] | None = None,
     ):
         super().__init__()
         if gene_likelihood not in ("nb", "zinb", "poisson"):
@@ -89,6 +127,7 @@ class LinearVAE(BaseModuleClass):
             raise ValueError(
                 f"latent_distribution must be 'normal' or 'ln', got {latent_distribution!r}."
             )
+        self.masking_range = _masking_range(gene_masking)
         self.n_input = n_input
         self.n_batch = n_batch
         self.n_latent = n_latent
@@ -101,8 +140,9 @@ class LinearVAE(BaseModuleClass):
         self.decoder_category_columns = [i for i, n in enumerate(all_categories) if n > 1]
         decoder_categories = [all_categories[i] for i in self.decoder_category_columns]
 
+        encoder_input = n_input if self.masking_range is None else 2 * n_input
         self.z_encoder = GaussianEncoder(
-            n_input, n_latent, n_hidden=n_hidden, n_layers=n_layers, dropout_rate=dropout_rate
+            encoder_input, n_latent, n_hidden=n_hidden, n_layers=n_layers, dropout_rate=dropout_rate
         )
         self.decoder = LinearDecoder(
             n_latent,
@@ -145,7 +185,7 @@ class LinearVAE(BaseModuleClass):
 
     @auto_move_data
     def inference(
-        self, x: torch.Tensor, n_samples: int = 1
+        self, x: torch.Tensor, n_samples: int = 1, observed_genes: torch.Tensor | None = None
     ) -> dict[str, torch.Tensor | Distribution]:
         """Encode counts into the approximate posterior ``q(z | x)``.
 
@@ -155,6 +195,10 @@ class LinearVAE(BaseModuleClass):
             Counts, shape ``(n_cells, n_genes)``.
         n_samples
             Number of posterior samples of ``z``.
+        observed_genes
+            Boolean mask of shape ``(n_genes,)`` or ``(n_cells, n_genes)``: the genes the encoder
+            may read (a gene panel); needs a module built with ``gene_masking``. ``None``: all
+            genes in evaluation mode, random masks in training mode.
 
         Returns
         -------
@@ -163,12 +207,31 @@ class LinearVAE(BaseModuleClass):
         (log library size).
         """
         library = torch.log(x.sum(-1, keepdim=True))
-        qz = self.z_encoder(torch.log1p(x))
+        qz = self.z_encoder(self._encoder_input(x, observed_genes))
         z_raw = qz.rsample((n_samples,)) if n_samples > 1 else qz.rsample()
         z = torch.softmax(z_raw, dim=-1) if self.latent_distribution == "ln" else z_raw
         if n_samples > 1:
             library = library.expand(n_samples, *library.shape)
         return {"qz": qz, "z": z, "z_raw": z_raw, "library": library, "ql": None}
+
+    def _encoder_input(self, x: torch.Tensor, observed_genes: torch.Tensor | None) -> torch.Tensor:
+        log_counts = torch.log1p(x)
+        if self.masking_range is None:
+            if observed_genes is not None:
+                raise ValueError(
+                    "This model was trained without gene masking, so its encoder needs all genes. "
+                    "Train it with `gene_masking=...` to embed gene panels."
+                )
+            return log_counts
+        if observed_genes is not None:
+            mask = observed_genes.to(x.device, x.dtype).expand_as(x)
+        elif self.training:
+            low, high = self.masking_range
+            hidden_fraction = low + (high - low) * torch.rand(x.shape[0], 1, device=x.device)
+            mask = (torch.rand_like(x) >= hidden_fraction).to(x.dtype)
+        else:
+            mask = torch.ones_like(x)
+        return torch.cat([log_counts * mask, mask], dim=-1)
 
     def _decoder_categories(
         self, batch_index: torch.Tensor, cat_covs: torch.Tensor | None
