@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
-from . import data, interpretation, logging, metrics, model, module, nn, pl, train
+from . import data, interpretation, logging, metrics, model, module, nn, pl, tl, train
 
 __version__ = "0.1.0"
 
-__all__ = ["data", "interpretation", "logging", "metrics", "model", "module", "nn", "pl", "train"]
+__all__ = [
+    "data",
+    "interpretation",
+    "logging",
+    "metrics",
+    "model",
+    "module",
+    "nn",
+    "pl",
+    "tl",
+    "train",
+]

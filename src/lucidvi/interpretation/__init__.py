@@ -7,6 +7,7 @@ from ._gene_program_enrichment import GeneProgramEnrichment
 from ._gene_ranks import GeneRanks
 from ._genes_per_dim import GenesPerDim
 from ._latent_report import LatentReport
+from ._panel_information import PanelInformation
 
 __all__ = [
     "ClusteringEvaluation",
@@ -16,4 +17,5 @@ __all__ = [
     "GeneRanks",
     "GenesPerDim",
     "LatentReport",
+    "PanelInformation",
 ]

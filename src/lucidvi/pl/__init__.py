@@ -6,6 +6,7 @@ from ._genes import gene_ranks, genes_per_dim_heatmap
 from ._latent import dim_importance_elbow, latent_correlation
 from ._loadings import loadings_heatmap
 from ._mixture import cluster_expression, n_clusters_criterion
+from ._panels import panel_information
 
 __all__ = [
     "cluster_expression",
@@ -19,4 +20,5 @@ __all__ = [
     "latent_correlation",
     "loadings_heatmap",
     "n_clusters_criterion",
+    "panel_information",
 ]

@@ -1,0 +1,77 @@
+"""Plot of :class:`~lucidvi.interpretation.PanelInformation`: information against panel size."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from ._style import plot_style
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from lucidvi.interpretation import PanelInformation
+
+_STYLE = {"axes.spines.top": False, "axes.spines.right": False, "font.size": 9}
+_LABELS = {
+    "mutual_information": "I(panel; transcriptome) [nats]",
+    "knn_accuracy": "kNN cell-type accuracy",
+}
+
+
+def panel_information(
+    result: PanelInformation,
+    ax: Axes | None = None,
+    metric: Literal["mutual_information", "knn_accuracy"] = "mutual_information",
+) -> Axes:
+    """Mutual information (or kNN accuracy) of each panel against its size.
+
+    One line per group of nested panels (a ranking), points for given panels; the mutual
+    information has its resampling interval as error bars, InfoNCE's ceiling ``log N`` as a
+    dotted line, and kNN accuracy the full embedding's accuracy as a dashed line.
+
+    Parameters
+    ----------
+    result
+        A :class:`~lucidvi.interpretation.PanelInformation`.
+    ax
+        Axes to draw into (a new figure when ``None``).
+    metric
+        ``"mutual_information"`` or ``"knn_accuracy"``.
+
+    Returns
+    -------
+    The Axes.
+    """
+    if metric not in _LABELS:
+        raise ValueError(f"metric must be one of {list(_LABELS)}, got {metric!r}.")
+    table = result.to_dataframe()
+    if table[metric].isna().all():
+        raise ValueError(f"The result has no {metric} (compute it with labels_key= for kNN).")
+    with plot_style(_STYLE):
+        if ax is None:
+            _, ax = plt.subplots(figsize=(4.8, 3.4))
+        for group, rows in table.groupby("group", sort=False):
+            rows = rows.sort_values("n_genes")
+            style = {"marker": "o", "label": group, "linestyle": "-" if len(rows) > 1 else "none"}
+            if metric == "mutual_information" and rows["ci_low"].notna().all():
+                errors = np.vstack([
+                    rows[metric] - rows["ci_low"], rows["ci_high"] - rows[metric]
+                ])  # fmt: skip
+                ax.errorbar(rows["n_genes"], rows[metric], yerr=errors, capsize=2, **style)
+            else:
+                ax.plot(rows["n_genes"], rows[metric], **style)
+        if metric == "mutual_information" and table["upper_bound"].notna().any():
+            ax.axhline(table["upper_bound"].max(), color="0.5", ls=":", lw=1, label="log N")
+        if metric == "knn_accuracy" and np.isfinite(result.full_knn_accuracy):
+            ax.axhline(result.full_knn_accuracy, color="0.5", ls="--", lw=1, label="all genes")
+        ax.set_xlabel("genes in panel")
+        ax.set_ylabel(_LABELS[metric])
+        title = f"{result.embedding} embedding, {result.n_cells} cells"
+        if metric == "mutual_information":
+            title = f"{result.method} estimate, {title}"
+        ax.set_title(title)
+        ax.legend(frameon=False, fontsize=8)
+    return ax
