@@ -6,6 +6,7 @@ from lucidvi.interpretation import (
     DimImportance,
     GeneProgramEnrichment,
     GenesPerDim,
+    PanelInformation,
 )
 
 
@@ -24,6 +25,7 @@ def test_demo_quick_writes_report_and_figures(tmp_path):
         "mixture_umap.png",
         "mixture_expression.png",
         "mixture_markers.csv",
+        "panel_information.png",
     ):
         assert (tmp_path / name).stat().st_size > 0, name
     top = pd.read_csv(tmp_path / "top_genes_per_factor.csv")
@@ -41,3 +43,6 @@ def test_demo_quick_writes_report_and_figures(tmp_path):
     assert 0.0 <= clusters.scores["ari"] <= 1.0
     assert "Model-based clustering with MixtureVI" in (tmp_path / "report.md").read_text()
     assert (tmp_path / "mixture_model" / "model.pt").exists()
+    panels = PanelInformation.load(tmp_path / "panel_information.csv")
+    assert set(panels.table["group"]) == {"mean_expression", "hvg", "greedy_information"}
+    assert "Gene panels" in (tmp_path / "report.md").read_text()

@@ -16,6 +16,7 @@ import torch  # noqa: E402
 from sklearn.metrics import adjusted_rand_score  # noqa: E402
 
 from lucidvi._demo_clustering import cluster_cells  # noqa: E402
+from lucidvi._demo_panels import design_panels  # noqa: E402
 from lucidvi._report import markdown_table, save_figure  # noqa: E402
 from lucidvi.data import pbmc68k  # noqa: E402
 from lucidvi.interpretation import (  # noqa: E402
@@ -75,7 +76,7 @@ The 30 top positive (`+`) and negative (`-`) genes of each of these factors
 
 
 def run_demo(out: str | Path = "lucidvi_demo", quick: bool = False, seed: int = 0) -> Path:
-    """Train LinearVI and MixtureVI on the bundled PBMC data and write figures and a report.
+    """Train LinearVI and MixtureVI on the bundled PBMC data, design panels, write a report.
 
     Parameters
     ----------
@@ -145,6 +146,9 @@ def run_demo(out: str | Path = "lucidvi_demo", quick: bool = False, seed: int = 
     _step("model-based clustering: MixtureVI (EM) against Leiden")
     clustering = cluster_cells(adata, out, quick, seed)
 
+    _step("gene panels: information about the transcriptome, and a selected panel")
+    panels = design_panels(adata, out, quick, seed)
+
     history = model.history["elbo_train"]
     fig, ax = plt.subplots(figsize=(5, 3.2))
     ax.plot(history.index, history.to_numpy().ravel())
@@ -184,6 +188,7 @@ loadings: `loadings.csv`; the trained model: `model/`.
 
 {interpretation}
 {clustering}
+{panels}
 ## Training
 
 ![training curve]({curve_png})
