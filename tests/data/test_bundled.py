@@ -8,6 +8,7 @@ import pytest
 import scipy.sparse as sp
 
 from lucidvi.data import cbmc, gene_sets, pbmc68k, read_gmt
+from lucidvi.data._bundled import cycif
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +100,32 @@ def test_counts_layer_is_independent_of_x():
     adata = pbmc68k()
     adata.X.data[:] = 0
     assert adata.layers["counts"].data.max() > 0
+
+
+def test_cycif():
+    adata = cycif()
+    assert adata.shape == (11201, 9)
+    assert list(adata.var_names[:3]) == ["ELANE", "CD57", "CD45"]
+    assert isinstance(adata.obs["cell_type"].dtype, pd.CategoricalDtype)
+    assert adata.obs["cell_type"].cat.categories.size == 8
+    assert adata.obs["cell_type"].notna().all()
+    spatial = adata.obsm["spatial"]
+    assert spatial.shape == (adata.n_obs, 2)
+    assert np.isfinite(spatial).all()
+    assert not sp.issparse(adata.X)
+    assert np.issubdtype(adata.X.dtype, np.floating)
+    assert adata.X.min() >= 0 and adata.X.max() <= 1
+    assert "counts" not in adata.layers
+    assert np.isfinite(adata.layers["log_intensity"]).all()
+    assert adata.obs_names.is_unique
+    assert adata.uns["lucidvi_dataset"]["name"] == "cycif"
+
+    adata.X[:] = -1
+    adata.obsm["spatial"][:] = np.nan
+    second = cycif()
+    assert second is not adata
+    assert second.X.min() >= 0
+    assert np.isfinite(second.obsm["spatial"]).all()
 
 
 def test_hallmark_gene_sets():

@@ -1,7 +1,17 @@
 """Bundled real data sets, gene-set collections and simulators with known truth."""
 
-from ._bundled import cbmc, gene_sets, pbmc68k, read_gmt
+from ._bundled import cbmc, cycif, gene_sets, pbmc68k, read_gmt
 from ._simulate import simulate_linear
 from ._simulate_mixture import simulate_nb_mixture
+from ._simulate_spatial import simulate_spatial_niches
 
-__all__ = ["cbmc", "gene_sets", "pbmc68k", "read_gmt", "simulate_linear", "simulate_nb_mixture"]
+__all__ = [
+    "cbmc",
+    "cycif",
+    "gene_sets",
+    "pbmc68k",
+    "read_gmt",
+    "simulate_linear",
+    "simulate_nb_mixture",
+    "simulate_spatial_niches",
+]

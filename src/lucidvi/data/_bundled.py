@@ -24,13 +24,14 @@ _GENE_SET_FILES = {
 }
 
 
-def _read_bundled_h5ad(filename: str) -> AnnData:
+def _read_bundled_h5ad(filename: str, *, counts_layer: bool = True) -> AnnData:
     import anndata as ad
 
     resource = files("lucidvi.data").joinpath("files", filename)
     with as_file(resource) as path:
         adata = ad.read_h5ad(path)
-    adata.layers["counts"] = adata.X.copy()
+    if counts_layer:
+        adata.layers["counts"] = adata.X.copy()
     return adata
 
 
@@ -121,6 +122,65 @@ def pbmc68k() -> AnnData:
     True
     """
     return _read_bundled_h5ad("pbmc68k.h5ad")
+
+
+def cycif() -> AnnData:
+    """Cyclic immunofluorescence (CyCIF) protein intensities of 11,201 cells, with positions.
+
+    The single-cell table of the MCMICRO [#schapiro]_ exemplar image ``exemplar-001``, as
+    shipped with scimap [#nirmal]_: 9 protein markers imaged by CyCIF [#lin]_, quantified
+    per segmented cell, gated and phenotyped by scimap. The MCMICRO documentation
+    describes ``exemplar-001`` as a small lung adenocarcinoma specimen taken from a tissue
+    microarray and imaged in three CyCIF cycles.
+
+    Returns
+    -------
+    AnnData
+        11,201 cells x 9 markers (``ELANE``, ``CD57``, ``CD45``, ``CD11B``, ``SMA``,
+        ``CD16``, ``ECAD``, ``FOXP3``, ``NCAM``; the DNA channels are left out). ``X`` holds
+        scimap's rescaled intensities (dense float32 in [0, 1]): per marker, log intensities
+        below a manual gate are min-max scaled to [0, 0.5] and those above to [0.5, 1].
+        ``layers["log_intensity"]`` holds ``log1p`` of the mean per-cell intensities
+        (float32). ``obs["cell_type"]`` is categorical with scimap's 8 gating-based
+        phenotypes: ``Dendritic cells``, ``ECAD+``, ``Immune``, ``NK cells``,
+        ``Other myeloid cells``, ``SMA+``, ``Treg``, ``Unknown``. ``obs["imageid"]`` is
+        categorical (a single image). ``obs`` also holds the segmentation morphology as
+        float: ``Area``, ``MajorAxisLength``, ``MinorAxisLength``, ``Eccentricity``,
+        ``Solidity``, ``Extent``, ``Orientation``. ``obsm["spatial"]`` holds the cell
+        centroids ``(x, y)`` as a float64 array of shape ``(n_cells, 2)``, in pixels.
+        ``uns["lucidvi_dataset"]`` records the name, source, licence and citation.
+
+    Notes
+    -----
+    The intensities are continuous, not counts, so there is no ``layers["counts"]``: model
+    ``X`` or ``layers["log_intensity"]`` with a Gaussian likelihood, not a count
+    likelihood. Coordinates and morphology are in pixels of the stitched image, not in
+    microns. Each call reads the file again and returns a new object.
+
+    References
+    ----------
+    .. [#nirmal] Nirmal A. J. et al. (2024) SCIMAP: A Python Toolkit for Integrated Spatial
+       Analysis of Multiplexed Imaging Data. *Journal of Open Source Software* 9(97), 6604.
+    .. [#schapiro] Schapiro D. et al. (2022) MCMICRO: a scalable, modular image-processing
+       pipeline for multiplexed tissue imaging. *Nature Methods* 19, 311-315.
+    .. [#lin] Lin J.-R. et al. (2018) Highly multiplexed immunofluorescence imaging of human
+       tissues and tumors using t-CyCIF and conventional optical microscopes. *eLife* 7,
+       e31657.
+
+    Examples
+    --------
+    >>> import lucidvi.data
+    >>> adata = lucidvi.data.cycif()
+    >>> adata.shape
+    (11201, 9)
+    >>> adata.obs["cell_type"].cat.categories.size
+    8
+    >>> adata.obsm["spatial"].shape
+    (11201, 2)
+    >>> "counts" in adata.layers
+    False
+    """
+    return _read_bundled_h5ad("cycif.h5ad", counts_layer=False)
 
 
 def gene_sets(name: Literal["hallmark", "cell_cycle"] | str) -> dict[str, list[str]]:
