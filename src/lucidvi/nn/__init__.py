@@ -8,10 +8,12 @@ from ._likelihoods import (
     zinb_log_likelihood,
 )
 from ._linear_decoder import LinearDecoder
+from ._neighborhood_attention import NeighborhoodAttention
 
 __all__ = [
     "GaussianEncoder",
     "LinearDecoder",
+    "NeighborhoodAttention",
     "log_factorial_sum",
     "nb_log_likelihood",
     "poisson_log_likelihood",

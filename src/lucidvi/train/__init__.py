@@ -9,6 +9,11 @@ from ._expectation_maximization import (
     posterior_in_chunks,
 )
 from ._in_memory_data import InMemoryBatchLoader, InMemoryDataSplitter
+from ._neighborhood_data import (
+    NeighborhoodBatchLoader,
+    NeighborhoodDataSplitter,
+    neighborhood_loader,
+)
 
 __all__ = [
     "CountChunks",
@@ -16,7 +21,10 @@ __all__ = [
     "EpochLoggingTrainingPlan",
     "InMemoryBatchLoader",
     "InMemoryDataSplitter",
+    "NeighborhoodBatchLoader",
+    "NeighborhoodDataSplitter",
     "fit_em",
     "initialize_parameters",
+    "neighborhood_loader",
     "posterior_in_chunks",
 ]

@@ -16,11 +16,14 @@ _FLOAT_KEYS = (REGISTRY_KEYS.X_KEY, REGISTRY_KEYS.CONT_COVS_KEY, REGISTRY_KEYS.S
 
 
 def _as_2d_array(
-    values: np.ndarray | pd.DataFrame | sp.spmatrix, key: str, dense_limit_bytes: int
+    values: np.ndarray | pd.DataFrame | sp.spmatrix,
+    key: str,
+    dense_limit_bytes: int,
+    float_keys: tuple[str, ...] = _FLOAT_KEYS,
 ) -> np.ndarray | sp.csr_matrix:
     if isinstance(values, pd.DataFrame):
         values = values.to_numpy()
-    dtype = np.float32 if key in _FLOAT_KEYS else np.int64
+    dtype = np.float32 if key in float_keys else np.int64
     if sp.issparse(values):
         if np.prod(values.shape) * np.dtype(dtype).itemsize > dense_limit_bytes:
             return sp.csr_matrix(values, dtype=dtype)
@@ -126,6 +129,9 @@ class InMemoryDataSplitter(DataSplitter):
         Other :class:`~scvi.dataloaders.DataSplitter` arguments (``external_indexing``, ...).
     """
 
+    _float_keys: tuple[str, ...] = _FLOAT_KEYS
+    _loader_cls: type[InMemoryBatchLoader] = InMemoryBatchLoader
+
     def __init__(
         self,
         adata_manager: AnnDataManager,
@@ -156,12 +162,14 @@ class InMemoryDataSplitter(DataSplitter):
             **kwargs,
         )
         self.arrays = {
-            key: _as_2d_array(adata_manager.get_from_registry(key), key, dense_limit_bytes)
+            key: _as_2d_array(
+                adata_manager.get_from_registry(key), key, dense_limit_bytes, self._float_keys
+            )
             for key in adata_manager.data_registry
         }
 
     def _loader(self, indices: np.ndarray, train: bool) -> InMemoryBatchLoader:
-        return InMemoryBatchLoader(
+        return self._loader_cls(
             self.arrays,
             indices,
             batch_size=self.data_loader_kwargs["batch_size"],

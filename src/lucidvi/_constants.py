@@ -1,0 +1,9 @@
+"""Keys of the tensors in InteractionVI's minibatches, shared by the loader and the module."""
+
+NEIGHBOR_INDEX_KEY = "neighbor_index"
+NEIGHBOR_DISTANCE_KEY = "neighbor_distance"
+NEIGHBOR_SLOT_KEY = "neighbor_slot"
+SENDER_X_KEY = "sender_X"
+SENDER_LABELS_KEY = "sender_labels"
+SENDER_INDEX_KEY = "sender_index"
+RECEIVER_INDEX_KEY = "receiver_index"

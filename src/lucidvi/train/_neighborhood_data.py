@@ -1,0 +1,134 @@
+"""Minibatches of receiver cells that carry their spatial neighbours (the senders)."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from scvi import REGISTRY_KEYS
+from scvi.data import AnnDataManager
+
+from lucidvi._constants import (
+    NEIGHBOR_DISTANCE_KEY,
+    NEIGHBOR_INDEX_KEY,
+    NEIGHBOR_SLOT_KEY,
+    RECEIVER_INDEX_KEY,
+    SENDER_INDEX_KEY,
+    SENDER_LABELS_KEY,
+    SENDER_X_KEY,
+)
+
+from ._in_memory_data import _FLOAT_KEYS, InMemoryBatchLoader, InMemoryDataSplitter, _as_2d_array
+
+
+def _rows(values: np.ndarray | sp.csr_matrix, rows: np.ndarray) -> torch.Tensor:
+    part = values[rows]
+    return torch.from_numpy(part.toarray() if sp.issparse(part) else part)
+
+
+class NeighborhoodBatchLoader(InMemoryBatchLoader):
+    """Minibatches of receivers, each with the expression and type of its neighbours.
+
+    A minibatch holds the receivers' registered arrays plus the senders they need: the unique
+    neighbours of the minibatch (``sender_X``, ``sender_labels``, ``sender_index``: rows of
+    the whole data set, so senders may be cells outside the split) and, per receiver, the
+    position of each neighbour among them (``neighbor_slot``, ``-1`` for an empty slot) and
+    its distance (``neighbor_distance``). A sender's embedding can so be computed once per
+    minibatch however many receivers see it, and no pass ever touches the whole graph.
+
+    Parameters
+    ----------
+    arrays
+        Registry key -> array with one row per cell; must hold ``neighbor_index`` and
+        ``neighbor_distance`` (cells x slots) besides ``X`` and ``labels``.
+    indices
+        Receivers to iterate over.
+    batch_size
+        Minibatch size.
+    shuffle
+        Draw a new random order every epoch.
+    drop_last
+        Drop a last, incomplete minibatch.
+    seed
+        Seed of the shuffling generator.
+    pin_memory
+        Return minibatches in page-locked memory.
+    """
+
+    def _batch(self, rows: np.ndarray) -> dict[str, torch.Tensor]:
+        neighbors = self.arrays[NEIGHBOR_INDEX_KEY][rows]
+        batch = {
+            key: _rows(values, rows)
+            for key, values in self.arrays.items()
+            if key not in (NEIGHBOR_INDEX_KEY, NEIGHBOR_DISTANCE_KEY)
+        }
+        present = neighbors >= 0
+        senders, slots = np.unique(neighbors[present], return_inverse=True)
+        neighbor_slot = np.full(neighbors.shape, -1, dtype=np.int64)
+        neighbor_slot[present] = slots
+        batch[NEIGHBOR_SLOT_KEY] = torch.from_numpy(neighbor_slot)
+        batch[NEIGHBOR_DISTANCE_KEY] = _rows(self.arrays[NEIGHBOR_DISTANCE_KEY], rows)
+        batch[SENDER_X_KEY] = _rows(self.arrays[REGISTRY_KEYS.X_KEY], senders)
+        batch[SENDER_LABELS_KEY] = _rows(self.arrays[REGISTRY_KEYS.LABELS_KEY], senders)
+        batch[SENDER_INDEX_KEY] = torch.from_numpy(senders)
+        batch[RECEIVER_INDEX_KEY] = torch.from_numpy(np.asarray(rows, dtype=np.int64))
+        if self.pin_memory:
+            batch = {key: value.pin_memory() for key, value in batch.items()}
+        return batch
+
+
+class NeighborhoodDataSplitter(InMemoryDataSplitter):
+    """Split receivers into training and validation cells; loaders carry their neighbours.
+
+    The split is over receivers only: a validation receiver's expression is never used to fit
+    the model, while any cell may serve as a sender (its expression is an input of the niche,
+    never a prediction target of the same minibatch). Arguments are those of
+    :class:`InMemoryDataSplitter`.
+
+    Parameters
+    ----------
+    adata_manager
+        The model's :class:`~scvi.data.AnnDataManager`, with the neighbour fields registered.
+    **kwargs
+        Arguments of :class:`InMemoryDataSplitter`.
+    """
+
+    _float_keys = (*_FLOAT_KEYS, NEIGHBOR_DISTANCE_KEY)
+    _loader_cls = NeighborhoodBatchLoader
+
+    def __init__(self, adata_manager: AnnDataManager, **kwargs):
+        super().__init__(adata_manager, **kwargs)
+        for key in (NEIGHBOR_INDEX_KEY, NEIGHBOR_DISTANCE_KEY):
+            if key not in self.arrays:
+                raise ValueError(f"The data were registered without {key!r}: set them up again.")
+
+
+def neighborhood_loader(
+    adata_manager: AnnDataManager,
+    indices: np.ndarray,
+    batch_size: int = 256,
+    dense_limit_bytes: int = 256 * 2**20,
+) -> NeighborhoodBatchLoader:
+    """Loader over given receivers of registered data, in order, carrying their neighbours.
+
+    Parameters
+    ----------
+    adata_manager
+        Manager of the registered data.
+    indices
+        Receivers (rows of the data).
+    batch_size
+        Receivers per minibatch.
+    dense_limit_bytes
+        Densify sparse expression once when its dense copy fits in this many bytes.
+
+    Returns
+    -------
+    The loader (no shuffling).
+    """
+    float_keys = NeighborhoodDataSplitter._float_keys
+    arrays = {
+        key: _as_2d_array(adata_manager.get_from_registry(key), key, dense_limit_bytes, float_keys)
+        for key in adata_manager.data_registry
+    }
+    return NeighborhoodBatchLoader(arrays, np.asarray(indices, dtype=np.int64), batch_size)
