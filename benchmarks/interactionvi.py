@@ -8,16 +8,20 @@ held-out negative log-likelihood per cell of the three for the planted receiver 
 the others, the share of the baseline-to-oracle gap InteractionVI captures, and the AUPRC of
 ranking (sender type, receiver type) pairs by attention (plain and value-weighted; planted
 pairs positive). Then it times training at 6,000 and 60,000 cells (cells/s, peak resident
-memory). AMICI (PyPI ``amici-st``) runs on the same data when it is importable in this
-environment; otherwise the script says so. Run with ``--help`` for the options.
+memory), and, with ``--amici-python`` (the Python of an environment with PyPI ``amici-st``,
+which pins scvi-tools 1.2.2), AMICI on the same files through its public API
+(``_amici_runner.py``), printing the throughput ratio. Run with ``--help`` for the options.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import json
 import resource
+import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -108,8 +112,23 @@ def _planted(args) -> None:
               f"({len(scores)} pairs, chance {len(PAIRS) / len(scores):.2f})")  # fmt: skip
 
 
+def _amici(args, adata) -> dict | None:
+    """Throughput of AMICI on ``adata`` in its own environment (``None`` without one)."""
+    if args.amici_python is None:
+        return None
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "cells.h5ad"
+        adata.write_h5ad(path)
+        runner = Path(__file__).with_name("_amici_runner.py")
+        command = [args.amici_python, str(runner), str(path), str(args.n_neighbors),
+                   str(args.n_heads), str(args.scale_epochs), str(args.batch_size)]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def _throughput(args) -> None:
-    print(f"{'cells':>7} {'epochs':>6} {'seconds':>8} {'cells/s':>8} {'peak RSS GiB':>12}")
+    print(f"{'cells':>7} {'model':>13} {'epochs':>6} {'seconds':>8} {'cells/s':>8} "
+          f"{'peak RSS GiB':>12} {'speed-up':>8}")  # fmt: skip
     for n_cells in args.scale:
         adata = lucidvi.data.simulate_spatial_niches(
             lucidvi.data.cbmc(), "cell_type", PAIRS, n_cells=n_cells, seed=args.seed
@@ -125,9 +144,15 @@ def _throughput(args) -> None:
         seconds = time.perf_counter() - start
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
         speed = args.scale_epochs * n_cells / seconds
-        print(f"{n_cells:>7} {args.scale_epochs:>6} {seconds:8.1f} {speed:8.0f} {peak:12.2f}")
-    if importlib.util.find_spec("amici") is None:
-        print("AMICI (PyPI amici-st) is not importable here: no side-by-side run.")
+        print(f"{n_cells:>7} {'InteractionVI':>13} {args.scale_epochs:>6} {seconds:8.1f} "
+              f"{speed:8.0f} {peak:12.2f}")  # fmt: skip
+        amici = _amici(args, adata)
+        if amici is not None:
+            print(f"{n_cells:>7} {'AMICI':>13} {args.scale_epochs:>6} {amici['seconds']:8.1f} "
+                  f"{amici['cells_per_s']:8.0f} {amici['peak_gib']:12.2f} "
+                  f"{speed / amici['cells_per_s']:7.1f}x")  # fmt: skip
+    if args.amici_python is None:
+        print("AMICI not run (pass --amici-python with an environment that has amici-st).")
 
 
 def main() -> None:
@@ -139,7 +164,8 @@ def main() -> None:
     parser.add_argument("--n-neighbors", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--scale", type=int, nargs="*", default=[6000, 60000])
-    parser.add_argument("--scale-epochs", type=int, default=2)
+    parser.add_argument("--scale-epochs", type=int, default=1)
+    parser.add_argument("--amici-python", help="Python of an environment with amici-st")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     _planted(args)
