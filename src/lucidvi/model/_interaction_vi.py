@@ -255,21 +255,13 @@ class InteractionVI(UnsupervisedTrainingMixin, BaseModelClass):
         return [str(v) for v in mapping.categorical_mapping]
 
     @torch.inference_mode()
-    def _outputs(
-        self,
-        adata: AnnData | None,
-        indices: Sequence[int] | None,
-        batch_size: int,
-        heads: Sequence[int] | None = None,
-        mask_sender_types: Sequence[str] | None = None,
-        mask_senders: Sequence[int] | None = None,
-    ):
+    def _outputs(self, adata: AnnData | None, indices, batch_size: int, **ablation):
         """Yield ``(tensors, inference outputs, generative outputs)`` per minibatch."""
         self._check_if_trained(warn=False)
         adata = self._validate_anndata(adata)
         manager = self.get_anndata_manager(adata, required=True)
         cells = np.arange(adata.n_obs) if indices is None else np.asarray(indices)
-        options = self._forward_options(heads, mask_sender_types, mask_senders)
+        options = self._forward_options(**ablation)
         self.module.eval()
         for tensors in neighborhood_loader(manager, cells, batch_size):
             inference = self.module.inference(
@@ -281,10 +273,7 @@ class InteractionVI(UnsupervisedTrainingMixin, BaseModelClass):
             yield tensors, inference, generative
 
     def _forward_options(
-        self,
-        heads: Sequence[int] | None,
-        mask_sender_types: Sequence[str] | None,
-        mask_senders: Sequence[int] | None,
+        self, heads=None, mask_sender_types=None, mask_senders=None
     ) -> dict[str, torch.Tensor]:
         options = {}
         n_heads = self.module.n_heads
@@ -346,9 +335,9 @@ class InteractionVI(UnsupervisedTrainingMixin, BaseModelClass):
         if component not in ("total", "intrinsic", "niche"):
             raise ValueError(f"component must be total, intrinsic or niche, got {component!r}.")
         parts, names = [], []
-        for tensors, _, generative in self._outputs(
-            adata, indices, batch_size, heads, mask_sender_types, mask_senders
-        ):
+        ablation = {"heads": heads, "mask_sender_types": mask_sender_types}
+        ablation["mask_senders"] = mask_senders
+        for tensors, _, generative in self._outputs(adata, indices, batch_size, **ablation):
             intrinsic, niche = generative["intrinsic"], generative["niche"]
             if self.module.likelihood == "nb":
                 library = tensors[REGISTRY_KEYS.X_KEY].to(intrinsic.device).sum(-1, keepdim=True)
