@@ -29,15 +29,14 @@ import scvi
 from sklearn.metrics import average_precision_score
 
 import lucidvi
+from lucidvi._registration import unregistered_copy
 from lucidvi.model import InteractionVI
 
 PAIRS = [("B", "CD14+ Mono", 15.0), ("NK", "CD4 T", 12.0), ("CD16+ Mono", "CD8 T", 20.0)]
 
 
 def _registered(adata, labels_key: str, n_neighbors: int):
-    data = adata.copy()
-    for key in [k for k in data.uns if k.startswith("_scvi")]:
-        del data.uns[key]
+    data = unregistered_copy(adata)
     InteractionVI.setup_anndata(
         data, labels_key=labels_key, layer="counts", n_neighbors=n_neighbors
     )

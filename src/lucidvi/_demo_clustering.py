@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 from anndata import AnnData
 
+from lucidvi._registration import unregistered_copy
 from lucidvi._report import markdown_table, save_figure
 from lucidvi.interpretation import ClusteringEvaluation
 from lucidvi.model import MixtureVI
@@ -33,7 +34,7 @@ def cluster_cells(adata: AnnData, out: Path, quick: bool, seed: int) -> str:
     -------
     The report section.
     """
-    data = adata.copy()
+    data = unregistered_copy(adata)
     MixtureVI.setup_anndata(data, layer="counts")
     n_types = data.obs["cell_type"].nunique()
     n_init = 1 if quick else 5

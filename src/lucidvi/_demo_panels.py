@@ -8,6 +8,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from anndata import AnnData
 
+from lucidvi._registration import unregistered_copy
 from lucidvi._report import markdown_table, save_figure
 from lucidvi.interpretation import PanelInformation
 from lucidvi.model import LinearVI
@@ -34,9 +35,7 @@ def design_panels(adata: AnnData, out: Path, quick: bool, seed: int) -> str:
     -------
     The report section.
     """
-    data = adata.copy()
-    for key in [k for k in data.uns if k.startswith("_scvi")]:
-        del data.uns[key]
+    data = unregistered_copy(adata)
     LinearVI.setup_anndata(data, layer="counts")
     model = LinearVI(data, n_latent=10, gene_masking=(0.0, 0.95))
     max_epochs, sizes = (40, [25, 100]) if quick else (200, [25, 50, 100, 200])

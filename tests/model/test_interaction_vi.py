@@ -5,6 +5,7 @@ import pytest
 import scvi
 
 import lucidvi
+from lucidvi._registration import unregistered_copy
 from lucidvi.model import InteractionVI
 
 
@@ -26,10 +27,7 @@ def model(spatial):
 
 
 def _fresh(spatial):
-    adata = spatial.copy()
-    for key in [k for k in adata.uns if k.startswith("_scvi")]:
-        del adata.uns[key]
-    return adata
+    return unregistered_copy(spatial)
 
 
 def test_setup_adds_only_namespaced_keys(spatial):

@@ -12,6 +12,7 @@ import pandas as pd
 from anndata import AnnData
 from scvi.utils import track
 
+from lucidvi._registration import unregistered_copy
 from lucidvi.metrics import knn_accuracy, mutual_information
 from lucidvi.tl._panel_selection import STRATEGIES, select_panel
 
@@ -287,12 +288,10 @@ def _refit_embedding(
     refit_kwargs: dict[str, Any] | None,
 ) -> np.ndarray:
     """Latent representation of a LinearVI with the model's settings, trained on the panel."""
-    setup_args = {k: v for k, v in model.registry_["setup_args"].items()}
+    setup_args = dict(model.registry_["setup_args"])
     params = dict(model.init_params_["non_kwargs"])
     params.pop("gene_masking", None)
-    panel_adata = adata[:, genes].copy()
-    for key in [k for k in panel_adata.uns if k.startswith("_scvi")]:
-        del panel_adata.uns[key]
+    panel_adata = unregistered_copy(adata[:, genes])
     layer = setup_args.get("layer")
     counts = panel_adata.X if layer is None else panel_adata.layers[layer]
     empty = np.asarray(counts.sum(axis=1)).ravel() == 0

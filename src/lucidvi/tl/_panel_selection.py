@@ -102,7 +102,7 @@ def select_panel(
         )
     else:
         scores = _ranking_scores(adata, counts, strategy, layer)
-        ranked = [g for g in adata.var_names[np.argsort(-scores, kind="stable")]]
+        ranked = adata.var_names[np.argsort(-scores, kind="stable")]
         keep = set(np.asarray(adata.var_names)[candidates]) - set(must_include)
         order = must_include + [g for g in ranked if g in keep]
     logger.info("Selected %d genes from %s by %s.", n_genes, where, strategy)
