@@ -102,13 +102,15 @@ def _check_inputs(labels_key, interactions, n_cells, density, n_domains, types):
 def _draw(
     rng: np.random.Generator, pool: np.ndarray, positions: np.ndarray, side: float
 ) -> np.ndarray:
-    """Assign real cells of ``pool`` to ``positions``, copies of one cell kept far apart.
+    """Assign real cells of ``pool`` to ``positions``: evenly used, neighbours independent.
 
-    Copies of one real cell are identical profiles, which a model could read off a receiver's
-    neighbours. The positions are ordered along a Z-order (Morton) curve and the pool, in one
-    random order, is dealt out cyclically along it: each real cell is used as evenly as
-    possible (never twice while the pool lasts), and its copies are ``len(pool)`` places apart
-    on the curve, i.e. in different parts of the type's territory.
+    The positions are ordered along a Z-order (Morton) curve and dealt out in rounds of
+    ``len(pool)`` consecutive positions, each round a fresh random order of the pool: every real
+    cell is used once per round (as evenly as possible), so its copies lie in different parts of
+    the type's territory, and which real cells sit next to each other changes from round to
+    round. One fixed order repeated along the curve would make each cell's neighbours the same
+    real cells for all its copies, a dependence between neighbours' profiles that a niche model
+    can learn (its held-out likelihood then gains from memorised neighbours, not interactions).
     """
     if len(positions) == 0:
         return np.empty(0, dtype=np.int64)
@@ -117,7 +119,8 @@ def _draw(
     for bit in range(10):
         code |= ((grid[:, 0] >> bit) & 1) << (2 * bit) | ((grid[:, 1] >> bit) & 1) << (2 * bit + 1)
     order = np.argsort(code, kind="stable")
-    dealt = rng.permutation(pool)[np.arange(len(positions)) % len(pool)]
+    n_rounds = -(-len(positions) // len(pool))
+    dealt = np.concatenate([rng.permutation(pool) for _ in range(n_rounds)])[: len(positions)]
     source = np.empty(len(positions), dtype=np.int64)
     source[order] = dealt
     return source
@@ -231,10 +234,11 @@ def simulate_spatial_niches(
     *Counts.* Every simulated cell copies the counts of a real cell of its type, or, for a
     receiver, of the sub-state given by whether its distance to the nearest simulated sender is
     at most ``length_scale``. Each real cell is used as evenly as possible (never twice while
-    its pool lasts) and its copies are placed far apart: the positions are ordered along a
-    Z-order curve and one random order of the pool is dealt out cyclically along it. Copies
-    are identical profiles, so a receiver that found its own profile among its neighbours would
-    leak its expression into the niche. Each type has its own
+    its pool lasts) and its copies are placed apart: the positions are ordered along a
+    Z-order curve and dealt out in rounds, each a fresh random order of the pool, so a cell's
+    copies lie in different parts of the territory and the real cells next to one copy are not
+    those next to another (profiles of neighbours carry no information about each other beyond
+    their types and sub-states). Each type has its own
     random stream, so the null (``interactions=[]``) with the same ``seed`` has the same
     positions, types and copied cells, receivers apart.
 
