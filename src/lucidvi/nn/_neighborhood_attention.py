@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 from torch import nn
@@ -24,6 +25,14 @@ class NeighborhoodAttention(nn.Module):
     receiver attend to no neighbour. The weights are the softmax over the slots; head
     :math:`h`'s output is :math:`\sum_j a_{hij} v_h(e_j)`.
 
+    With ``values="constant"``, :math:`v_h(e_j) = v_h` is one learned vector per head, so the
+    output is :math:`(1 - a_{hi0})\, v_h` with :math:`a_{hi0}` the null slot's weight: how much
+    a head changes a receiver is then set by how much it attends to neighbours rather than to
+    none, and *which* neighbours it attends to is what the attention weights say. With
+    ``values="sender"``, values are a linear map of the senders' embeddings, so a neighbour's
+    expression can also change the size and direction of its effect (more flexible, and
+    the weights alone no longer tell who matters).
+
     Parameters
     ----------
     n_labels
@@ -36,16 +45,29 @@ class NeighborhoodAttention(nn.Module):
         Dimension of each head's keys, queries and values.
     distance_unit
         The distance :math:`\ell`.
+    values
+        ``"constant"`` (one value per head) or ``"sender"`` (from each sender's embedding).
     """
 
     def __init__(
-        self, n_labels: int, n_input: int, n_heads: int, head_dim: int, distance_unit: float
+        self,
+        n_labels: int,
+        n_input: int,
+        n_heads: int,
+        head_dim: int,
+        distance_unit: float,
+        values: Literal["constant", "sender"] = "constant",
     ):
         super().__init__()
+        if values not in ("constant", "sender"):
+            raise ValueError(f"values must be 'constant' or 'sender', got {values!r}.")
         self.n_heads, self.head_dim = n_heads, head_dim
         self.queries = nn.Embedding(n_labels, n_heads * head_dim)
         self.keys = nn.Linear(n_input, n_heads * head_dim)
-        self.values = nn.Linear(n_input, n_heads * head_dim)
+        if values == "sender":
+            self.values = nn.Linear(n_input, n_heads * head_dim)
+        else:
+            self.constant_values = nn.Parameter(torch.randn(n_heads, head_dim) / head_dim**0.5)
         self.null_keys = nn.Parameter(torch.zeros(n_heads, head_dim))
         self.null_bias = nn.Parameter(torch.zeros(n_heads))
         self.raw_decay = nn.Parameter(torch.zeros(n_heads))
@@ -64,6 +86,7 @@ class NeighborhoodAttention(nn.Module):
         neighbor_distance: torch.Tensor,
         sender_keep: torch.Tensor | None = None,
         head_keep: torch.Tensor | None = None,
+        receiver_keep: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Attend from each receiver over its neighbours.
 
@@ -82,6 +105,9 @@ class NeighborhoodAttention(nn.Module):
             Boolean per sender: ``False`` masks it for every receiver (it is not attended).
         head_keep
             Boolean per head: ``False`` ablates the head (its output is zero).
+        receiver_keep
+            Boolean per receiver: ``False`` makes it attend to no neighbour (all weight on the
+            null slot, output zero).
 
         Returns
         -------
@@ -93,10 +119,15 @@ class NeighborhoodAttention(nn.Module):
         shape = (-1, self.n_heads, self.head_dim)
         queries = self.queries(receiver_labels).view(shape)
         keys = self.keys(sender_embedding).view(shape)
-        values = self.values(sender_embedding).view(shape)
+        if hasattr(self, "values"):
+            values = self.values(sender_embedding).view(shape)
+        else:
+            values = self.constant_values.expand(len(sender_embedding), -1, -1)
         present = neighbor_slot >= 0
         if sender_keep is not None:
             present = present & sender_keep[neighbor_slot.clamp(min=0)]
+        if receiver_keep is not None:
+            present = present & receiver_keep[:, None]
         slot = neighbor_slot.clamp(min=0)
         neighbor_keys = keys[slot]  # (receivers, slots, heads, dim)
         scale = 1.0 / math.sqrt(self.head_dim)
