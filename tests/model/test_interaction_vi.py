@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import scvi
+import torch
 
 import lucidvi
 from lucidvi._registration import unregistered_copy
@@ -18,8 +19,19 @@ def spatial():
 
 @pytest.fixture(scope="module")
 def model(spatial):
+    """A model whose every type keeps its niche (no calibration), for the mechanics."""
     scvi.settings.seed = 0
     adata = spatial.copy()
+    InteractionVI.setup_anndata(adata, labels_key="cell_type", layer="counts", n_neighbors=10)
+    model = InteractionVI(adata, n_heads=4, n_latent=16)
+    model.train(max_epochs=3, batch_size=128, enable_progress_bar=False, calibrate=False)
+    return model
+
+
+@pytest.fixture(scope="module")
+def calibrated(spatial):
+    scvi.settings.seed = 0
+    adata = _fresh(spatial)
     InteractionVI.setup_anndata(adata, labels_key="cell_type", layer="counts", n_neighbors=10)
     model = InteractionVI(adata, n_heads=4, n_latent=16)
     model.train(max_epochs=3, batch_size=128, enable_progress_bar=False)
@@ -110,6 +122,68 @@ def test_save_and_load_give_the_same_predictions(model, tmp_path):
         model.get_predictions(indices=cells).to_numpy(),
         rtol=1e-5,
     )
+
+
+def test_calibration_table_and_types_without_niche(calibrated):
+    table = calibrated.get_niche_calibration()
+    assert list(table.columns) == [
+        "cell_type", "n_validation_cells", "niche_scale", "gain_per_cell", "p_value", "kept"
+    ]  # fmt: skip
+    assert table["cell_type"].tolist() == calibrated.labels
+    assert table["n_validation_cells"].sum() == len(calibrated.validation_indices)
+    assert table["niche_scale"].between(0, 1).all()
+    assert (table["kept"] == (table["niche_scale"] > 0)).all()
+    assert not table.loc[table["kept"], "p_value"].ge(0.05).any()
+    assert table.loc[table["n_validation_cells"] < 3, "p_value"].isna().all()
+    off = set(table.loc[~table["kept"], "cell_type"])
+    assert off  # three epochs on 1,500 cells: most types show no held-out gain
+    attention = calibrated.get_attention(indices=np.arange(200))
+    null = attention[attention["neighbor_index"] < 0]
+    turned_off = null["cell_type"].isin(off)
+    np.testing.assert_allclose(null.loc[turned_off, "weight"], 1.0)
+    cells = np.flatnonzero(calibrated.adata.obs["cell_type"].isin(off))[:30]
+    niche = calibrated.get_predictions(indices=cells, component="niche").to_numpy()
+    np.testing.assert_allclose(niche, 0.0, atol=1e-4)
+
+
+def test_calibration_is_undone_by_training_again(calibrated):
+    module = calibrated.module
+    profile = module.label_profile.weight.detach().clone() - module.niche_center
+    calibrated.train(max_epochs=0, enable_progress_bar=False, calibrate=False)
+    assert (module.niche_scale == 1).all() and (module.niche_center == 0).all()
+    torch.testing.assert_close(module.label_profile.weight.detach(), profile)
+    with pytest.raises(ValueError, match="calibrate=True"):
+        calibrated.get_niche_calibration()
+
+
+def test_calibration_needs_validation_cells(spatial, caplog):
+    adata = _fresh(spatial)
+    InteractionVI.setup_anndata(adata, labels_key="cell_type", layer="counts", n_neighbors=5)
+    model = InteractionVI(adata, n_heads=2, n_latent=4)
+    with pytest.raises(ValueError, match="niche_alpha"):
+        model.train(max_epochs=1, niche_alpha=1.5)
+    model.train(max_epochs=1, train_size=1.0, enable_progress_bar=False)
+    assert "not calibrated" in caplog.text
+    assert (model.module.niche_scale == 1).all()
+
+
+def test_baseline_is_refitted_to_the_maximum_likelihood():
+    """Gaussian: each type's mean and standard deviation over its training cells, exactly."""
+    adata = lucidvi.data.cycif()[:2000].copy()
+    InteractionVI.setup_anndata(adata, labels_key="cell_type", n_neighbors=5)
+    baseline = InteractionVI(adata, n_heads=0, likelihood="gaussian")
+    baseline.train(max_epochs=1, enable_progress_bar=False)
+    module = baseline.module
+    train = np.asarray(baseline.train_indices)
+    codes = adata.obs["cell_type"].cat.codes.to_numpy()[train]
+    values = np.asarray(adata.X)[train]
+    offset = module.batch_offset.weight[0].detach().numpy()
+    for code in np.unique(codes):
+        rows = values[codes == code]
+        profile = module.label_profile.weight[code].detach().numpy() + offset
+        np.testing.assert_allclose(profile, rows.mean(0), rtol=1e-3, atol=1e-3)
+        sigma = np.exp(module.log_scale[code].detach().numpy())
+        np.testing.assert_allclose(sigma, rows.std(0), rtol=1e-3, atol=1e-3)
 
 
 def test_baseline_without_heads(spatial):

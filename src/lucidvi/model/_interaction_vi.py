@@ -19,12 +19,13 @@ from lucidvi._constants import (
     NEIGHBOR_DISTANCE_KEY,
     NEIGHBOR_INDEX_KEY,
     RECEIVER_INDEX_KEY,
-    SENDER_INDEX_KEY,
 )
 from lucidvi._layers import read_layer
 from lucidvi.module import InteractionModule
 from lucidvi.train import EpochLoggingTrainingPlan, NeighborhoodDataSplitter, neighborhood_loader
 
+from ._attention_table import attention_table
+from ._niche_calibration import calibrate_niche, refit_intrinsic
 from ._spatial_neighbors import check_spatial_inputs, spatial_neighbors
 from ._validation import check_count_matrix, check_obs_keys
 
@@ -68,6 +69,14 @@ class InteractionVI(UnsupervisedTrainingMixin, BaseModelClass):
     likelihood
         ``"nb"`` for counts (the library size is observed), ``"gaussian"`` for log-normalised
         RNA or protein intensities.
+    dispersion
+        ``"gene-label"``: the inverse dispersion (``"nb"``) or standard deviation
+        (``"gaussian"``) is per cell type and gene; ``"gene"``: per gene, shared by all types.
+    niche_values
+        ``"constant"``: each head has one value, so its effect on a receiver is how much it
+        attends to neighbours rather than to none, and the attention weights say which
+        neighbours matter; ``"sender"``: values from the senders' embeddings (a neighbour's
+        expression can also change the size and sign of its effect).
 
     Examples
     --------
@@ -91,6 +100,8 @@ class InteractionVI(UnsupervisedTrainingMixin, BaseModelClass):
         n_sender_components: int = 10,
         niche_rank: int = 1,
         likelihood: Literal["nb", "gaussian"] = "nb",
+        dispersion: Literal["gene-label", "gene"] = "gene-label",
+        niche_values: Literal["constant", "sender"] = "constant",
     ):
         super().__init__(adata)
         layer = self.registry_["setup_args"]["layer"]
@@ -108,14 +119,17 @@ class InteractionVI(UnsupervisedTrainingMixin, BaseModelClass):
             n_sender_components=n_sender_components,
             niche_rank=niche_rank,
             likelihood=likelihood,
+            dispersion=dispersion,
+            niche_values=niche_values,
             distance_unit=distance_unit if distance_unit > 0 else 1.0,
         )
         self._initialize_profiles(adata, layer)
         self._model_summary_string = (
             f"InteractionVI model: n_heads={n_heads}, n_latent={n_latent}, "
             f"n_sender_components={n_sender_components}, niche_rank={niche_rank}, "
-            f"likelihood={likelihood!r}"
+            f"likelihood={likelihood!r}, dispersion={dispersion!r}, niche_values={niche_values!r}"
         )
+        self.niche_calibration_: pd.DataFrame | None = None
         self.init_params_ = self._get_init_params(locals())
 
     def _initialize_profiles(self, adata: AnnData, layer: str | None) -> None:
@@ -133,22 +147,39 @@ class InteractionVI(UnsupervisedTrainingMixin, BaseModelClass):
         self,
         max_epochs: int | None = None,
         *,
+        calibrate: bool = True,
+        niche_alpha: float = 0.05,
         plan_kwargs: dict | None = None,
         **kwargs,
     ):
-        """Train through scvi-tools' training plan and Lightning, as any scvi-tools model.
+        """Train, then scale each receiver type's niche by how well it predicts held-out cells.
 
-        The learning rate defaults to 1e-2 (set ``plan_kwargs={"lr": ...}`` to change it): the
-        type profiles and dispersions, started at their moment estimates, then settle within
-        about ten epochs. Validation receivers (``train_size`` < 1, 10% by default) are held out
-        as targets only; any cell may be a sender. Early stopping on their loss is on by default
-        (patience 5 epochs): on planted data the niche starts fitting the training receivers'
-        noise after about ten epochs, and the held-out likelihood then gets worse.
+        Training goes through scvi-tools' training plan and Lightning, as for any scvi-tools
+        model. The learning rate defaults to 1e-2 (set ``plan_kwargs={"lr": ...}`` to change
+        it). Validation receivers (``train_size`` < 1, 10% by default) are held out as targets
+        only; any cell may be a sender. Early stopping on their loss is on by default (patience
+        5 epochs).
+
+        Then, with ``calibrate``, each receiver type's niche is centred on its training mean
+        (which moves into the type's profile) and scaled by the factor in [0, 1] that best
+        predicts the type's validation cells; a type keeps it only when its cross-fitted gain
+        on those cells is significant (one-sided t-test, ``niche_alpha``), and otherwise has
+        no niche: its cells attend to no neighbour (:meth:`get_niche_calibration`). A niche
+        model fits noise for the types no neighbour changes and would predict their held-out
+        cells worse than their type alone. Last, every type's profile and spread are refitted
+        by maximum likelihood with the niche held fixed (also without heads, for a cell-type
+        baseline at its optimum).
 
         Parameters
         ----------
         max_epochs
             Passes over the training receivers (scvi-tools' heuristic when ``None``).
+        calibrate
+            Centre and scale each receiver type's niche on the validation cells. Needs
+            ``train_size`` < 1; without validation cells a warning says the niche stays as
+            trained.
+        niche_alpha
+            Significance level of the test that keeps a type's niche.
         plan_kwargs
             Arguments of :class:`~lucidvi.train.EpochLoggingTrainingPlan`.
         **kwargs
@@ -156,13 +187,47 @@ class InteractionVI(UnsupervisedTrainingMixin, BaseModelClass):
             (``train_size`` (default 0.9), ``batch_size``, ``early_stopping``,
             ``early_stopping_patience``, ``accelerator``, ``logger``, ...).
         """
+        if not 0 < niche_alpha < 1:
+            raise ValueError(f"niche_alpha must lie in (0, 1), got {niche_alpha}.")
         plan_kwargs = {"lr": 1e-2, **(plan_kwargs or {})}
         train_size = kwargs.get("train_size")
         if (0.9 if train_size is None else train_size) < 1.0:
             kwargs = {"early_stopping": True, "early_stopping_patience": 5, **kwargs}
         if kwargs.get("early_stopping"):
             kwargs.setdefault("check_val_every_n_epoch", 1)
-        return super().train(max_epochs=max_epochs, plan_kwargs=plan_kwargs, **kwargs)
+        if self.module.n_heads:  # undo an earlier calibration
+            self.module.label_profile.weight.data -= self.module.niche_center
+            self.module.niche_center.zero_()
+            self.module.niche_scale.fill_(1.0)
+        self.niche_calibration_ = None
+        result = super().train(max_epochs=max_epochs, plan_kwargs=plan_kwargs, **kwargs)
+        train = np.asarray(self.train_indices)
+        if not self.module.n_heads:
+            refit_intrinsic(self, list(range(len(self.labels))), train)
+        elif calibrate and len(self.validation_indices) == 0:
+            logger.warning(
+                "No validation cells (train_size=1): the niche is not calibrated. Train with "
+                "train_size < 1 to scale each receiver type's niche on held-out cells."
+            )
+        elif calibrate:
+            validation = np.asarray(self.validation_indices)
+            self.niche_calibration_ = calibrate_niche(self, train, validation, niche_alpha)
+        return result
+
+    def get_niche_calibration(self) -> pd.DataFrame:
+        """Return each receiver type's niche scale and held-out gain, set by :meth:`train`.
+
+        Returns
+        -------
+        DataFrame with one row per cell type: ``cell_type``, ``n_validation_cells``,
+        ``niche_scale`` (in [0, 1]; 0: no niche), ``gain_per_cell`` (mean log-likelihood gain
+        of a validation cell from its scaled niche over none, the scale chosen on the other
+        half of the type's validation cells; nats), ``p_value`` (one-sided t-test of a
+        positive gain; NaN with fewer than 3 cells) and ``kept``.
+        """
+        if self.niche_calibration_ is None:
+            raise ValueError("No niche calibration: train with calibrate=True and train_size < 1.")
+        return self.niche_calibration_.copy()
 
     @classmethod
     def setup_anndata(
@@ -385,58 +450,7 @@ class InteractionVI(UnsupervisedTrainingMixin, BaseModelClass):
         """
         if not self.module.n_heads:
             raise ValueError("This model has no attention heads (n_heads=0).")
-        adata = self._validate_anndata(adata)
-        labels = np.asarray(self.labels, dtype=object)
-        frames = []
-        decoder = self.module.niche_decoder
-        for tensors, inference, _ in self._outputs(adata, indices, batch_size):
-            weights = inference["attention"].cpu().numpy()  # (r, h, s + 1)
-            slots = tensors["neighbor_slot"].numpy()
-            # size of each sender's decoded value per head: its niche effect at full weight
-            effect = (
-                torch.linalg.vector_norm(
-                    torch.einsum("shd,hdg->shg", inference["values"], decoder), dim=-1
-                )
-                .cpu()
-                .numpy()
-            )  # (senders, h)
-            senders = tensors[SENDER_INDEX_KEY].numpy()
-            receivers = tensors[RECEIVER_INDEX_KEY].numpy()
-            neighbor = np.where(slots >= 0, senders[np.clip(slots, 0, None)], -1)
-            neighbor = np.concatenate([neighbor, np.full((len(slots), 1), -1)], axis=1)
-            distance = np.concatenate(
-                [tensors[NEIGHBOR_DISTANCE_KEY].numpy(), np.full((len(slots), 1), np.nan)], 1
-            )
-            occupied = np.concatenate([slots >= 0, np.ones((len(slots), 1), bool)], axis=1)
-            r, h, s = np.nonzero(np.broadcast_to(occupied[:, None, :], weights.shape))
-            slot_effect = np.concatenate(  # (r, s + 1, h); the null slot's value is 0
-                [effect[np.clip(slots, 0, None)], np.zeros((len(slots), 1, weights.shape[1]))], 1
-            )
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "cell_index": receivers[r],
-                        "head": h,
-                        "neighbor_index": neighbor[r, s],
-                        "distance": distance[r, s],
-                        "weight": weights[r, h, s],
-                        "weighted_effect": weights[r, h, s] * slot_effect[r, s, h],
-                    }
-                )
-            )
-        table = pd.concat(frames, ignore_index=True)
-        manager = self.get_anndata_manager(adata)
-        codes = np.asarray(manager.get_from_registry(REGISTRY_KEYS.LABELS_KEY)).ravel()
-        is_null = table["neighbor_index"].to_numpy() < 0
-        neighbor_rows = np.where(is_null, 0, table["neighbor_index"].to_numpy())
-        table.insert(0, "cell", adata.obs_names[table["cell_index"]].to_numpy())
-        table.insert(2, "cell_type", labels[codes[table["cell_index"]]])
-        names = adata.obs_names[neighbor_rows].to_numpy().astype(object)
-        types = labels[codes[neighbor_rows]]
-        names[is_null], types[is_null] = None, None
-        table.insert(4, "neighbor", names)
-        table.insert(6, "neighbor_type", types)
-        return table
+        return attention_table(self, adata, indices, batch_size)
 
     @torch.inference_mode()
     def get_niche_embedding(
@@ -494,5 +508,6 @@ class InteractionVI(UnsupervisedTrainingMixin, BaseModelClass):
         for tensors, _, generative in self._outputs(adata, indices, batch_size):
             x = tensors[REGISTRY_KEYS.X_KEY].to(generative["intrinsic"].device)
             predictor = generative["intrinsic"] + generative["niche"]
-            values.append(self.module.log_likelihood(x, predictor).cpu().numpy())
+            labels = tensors[REGISTRY_KEYS.LABELS_KEY].to(x.device)
+            values.append(self.module.log_likelihood(x, predictor, labels).cpu().numpy())
         return np.concatenate(values)

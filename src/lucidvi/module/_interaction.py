@@ -21,7 +21,10 @@ from lucidvi._constants import (
 from lucidvi.nn import NeighborhoodAttention, nb_log_likelihood
 
 Likelihood = Literal["nb", "gaussian"]
+Dispersion = Literal["gene-label", "gene"]
+NicheValues = Literal["constant", "sender"]
 _TARGET_SUM = 1e4
+_PRIOR_CELLS = 20  # pseudo-cells at the pooled spread in each type's starting spread
 
 
 class InteractionModule(BaseModuleClass):
@@ -38,6 +41,11 @@ class InteractionModule(BaseModuleClass):
     its gene loadings: each head changes expression along its own gene programme(s)
     (``niche_rank`` of them), by an amount set per cell by whom it attends to.
 
+    The inverse dispersion :math:`\theta` (or :math:`\sigma`) is per type and gene by default:
+    cell types differ as much in their spread as in their means, and one value per gene shared
+    by all types would tie them together (a niche term that explains the receivers' spread
+    would change the fit of every other type).
+
     A sender is embedded from its type and its expression, the latter through the top
     ``n_sender_components`` principal axes of the log-normalised expression (the values as
     given for ``"gaussian"``), fixed when the model is built (:meth:`set_sender_axes`). The niche
@@ -45,6 +53,12 @@ class InteractionModule(BaseModuleClass):
     senders' expression and the low-rank read-out keep the niche from memorising individual
     receivers through their unique neighbourhoods, which a free network on all genes does
     (the held-out likelihood then gets worse than the cell-type baseline's).
+
+    Two buffers calibrate the niche per receiver type :math:`t` after training: the niche term
+    is :math:`\lambda_t (\eta_i - c_t)`, with the scale ``niche_scale`` :math:`\lambda_t \in
+    [0, 1]` and the centre ``niche_center`` :math:`c_t` (1 and 0 while training). A type with
+    :math:`\lambda_t = 0` has no niche: its cells attend to no neighbour.
+    :class:`~lucidvi.model.InteractionVI` sets both from held-out cells.
 
     Parameters
     ----------
@@ -65,6 +79,12 @@ class InteractionModule(BaseModuleClass):
         Gene programmes per head.
     likelihood
         ``"nb"`` or ``"gaussian"``.
+    dispersion
+        ``"gene-label"`` (per type and gene) or ``"gene"`` (per gene).
+    niche_values
+        ``"constant"`` (a head's effect is set by how much it attends to neighbours) or
+        ``"sender"`` (also by the attended senders' embeddings); see
+        :class:`~lucidvi.nn.NeighborhoodAttention`.
     distance_unit
         Unit of the attention's distance decay.
     """
@@ -79,6 +99,8 @@ class InteractionModule(BaseModuleClass):
         n_sender_components: int = 10,
         niche_rank: int = 1,
         likelihood: Likelihood = "nb",
+        dispersion: Dispersion = "gene-label",
+        niche_values: NicheValues = "constant",
         distance_unit: float = 1.0,
     ):
         super().__init__()
@@ -88,6 +110,8 @@ class InteractionModule(BaseModuleClass):
             raise ValueError(
                 f"n_latent ({n_latent}) must be a multiple of n_heads ({n_heads}) >= 0."
             )
+        if dispersion not in ("gene-label", "gene"):
+            raise ValueError(f"dispersion must be 'gene-label' or 'gene', got {dispersion!r}.")
         if n_sender_components < 0 or niche_rank < 1:
             raise ValueError("n_sender_components must be >= 0 and niche_rank >= 1.")
         self.likelihood, self.n_heads, self.n_latent = likelihood, n_heads, n_latent
@@ -95,15 +119,22 @@ class InteractionModule(BaseModuleClass):
         nn.init.zeros_(self.label_profile.weight)
         self.batch_offset = nn.Embedding(n_batch, n_input)
         nn.init.zeros_(self.batch_offset.weight)
-        self.log_scale = nn.Parameter(torch.zeros(n_input))  # log theta (nb) or log sigma
+        # log theta (nb) or log sigma (gaussian), one row per type or a single row
+        n_scales = n_labels if dispersion == "gene-label" else 1
+        self.log_scale = nn.Parameter(torch.zeros(n_scales, n_input))
         if not n_heads:
             return
         head_dim = n_latent // n_heads
+        # per receiver type: niche = scale * (attention term - center); see the class notes
+        self.register_buffer("niche_scale", torch.ones(n_labels))
+        self.register_buffer("niche_center", torch.zeros(n_labels, n_input))
         self.register_buffer("sender_center", torch.zeros(n_input))
         self.register_buffer("sender_axes", torch.zeros(n_input, n_sender_components))
         self.sender_expression = nn.Linear(n_sender_components, n_latent, bias=False)
         self.sender_type = nn.Embedding(n_labels, n_latent)
-        self.attention = NeighborhoodAttention(n_labels, n_latent, n_heads, head_dim, distance_unit)
+        self.attention = NeighborhoodAttention(
+            n_labels, n_latent, n_heads, head_dim, distance_unit, niche_values
+        )
         self.readout = nn.Parameter(torch.randn(n_heads, head_dim, niche_rank) / head_dim**0.5)
         self.loadings = nn.Parameter(torch.randn(n_heads, niche_rank, n_input) * 0.01)
 
@@ -121,10 +152,12 @@ class InteractionModule(BaseModuleClass):
         """Start each type's profile at its mean and the spread at the within-type one.
 
         Counts: log mean proportions per type (of counts scaled to the mean library), and the
-        inverse dispersion per gene by the method of moments, ``theta = sum_t n_t m_t^2 /
-        sum_t n_t (v_t - m_t)`` over types ``t`` with means ``m_t`` and variances ``v_t``,
-        clipped to [0.01, 1e4]. Gaussian: means per type and the pooled within-type standard
-        deviation.
+        inverse dispersion by the method of moments, ``theta = m^2 / (v - m)`` from the mean
+        ``m`` and variance ``v``, pooled over types (``sum_t n_t m_t^2 / sum_t n_t (v_t -
+        m_t)``) for ``dispersion="gene"``; per type, each type's moments are pooled with those
+        of ``_PRIOR_CELLS`` cells at the pooled value, so small types start near it. Clipped to
+        [0.01, 1e4]. Gaussian: means per type and the within-type standard deviation, pooled
+        (or per type, shrunk the same way).
 
         Parameters
         ----------
@@ -133,28 +166,40 @@ class InteractionModule(BaseModuleClass):
         codes
             Type code of each cell.
         """
-        n_genes = matrix.shape[1]
-        profiles = np.zeros((self.label_profile.num_embeddings, n_genes))
-        first, second = np.zeros(n_genes), np.zeros(n_genes)
+        n_types, n_genes = self.label_profile.num_embeddings, matrix.shape[1]
+        profiles = np.zeros((n_types, n_genes))
+        first, second = np.zeros((n_types, n_genes)), np.zeros((n_types, n_genes))
+        counts = np.zeros(n_types)
         totals = np.asarray(matrix.sum(axis=1), dtype=np.float64).ravel()
         for code in np.unique(codes):
             rows = matrix[codes == code]
             values = np.asarray(rows.toarray() if hasattr(rows, "toarray") else rows, np.float64)
+            counts[code] = len(values)
             if self.likelihood == "nb":
                 scaled = values * (np.mean(totals) / totals[codes == code])[:, None]
                 mean, variance = scaled.mean(axis=0), scaled.var(axis=0)
                 profiles[code] = np.log(mean / mean.sum() + 1e-8)
-                first += len(values) * mean**2
-                second += len(values) * np.maximum(variance - mean, 1e-8)
+                first[code] = len(values) * mean**2
+                second[code] = len(values) * np.maximum(variance - mean, 1e-8)
             else:
                 profiles[code] = values.mean(axis=0)
-                second += ((values - profiles[code]) ** 2).sum(axis=0)
+                second[code] = ((values - profiles[code]) ** 2).sum(axis=0)
         if self.likelihood == "nb":
-            scale = np.log(np.clip(first / second, 1e-2, 1e4))
+            pooled = first.sum(0) / second.sum(0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                per_type = first * (1 + _PRIOR_CELLS / np.maximum(counts, 1))[:, None]
+                per_type /= (
+                    second + _PRIOR_CELLS * (first / np.maximum(counts, 1)[:, None]) / pooled
+                )
+            per_type = np.where(np.isfinite(per_type), per_type, pooled)
+            scale = np.log(np.clip(pooled if len(self.log_scale) == 1 else per_type, 1e-2, 1e4))
         else:
-            scale = np.log(np.sqrt(second / len(codes)) + 1e-3)
+            pooled = second.sum(0) / len(codes)
+            per_type = (second + _PRIOR_CELLS * pooled) / (counts + _PRIOR_CELLS)[:, None]
+            scale = np.log(np.sqrt(pooled if len(self.log_scale) == 1 else per_type) + 1e-3)
         device = self.log_scale.device
         self.label_profile.weight.copy_(torch.as_tensor(profiles, device=device))
+        scale = np.broadcast_to(scale, self.log_scale.shape).copy()
         self.log_scale.copy_(torch.as_tensor(scale, device=device))
 
     @torch.no_grad()
@@ -244,9 +289,10 @@ class InteractionModule(BaseModuleClass):
             keep &= ~torch.isin(sender_labels, masked_sender_labels.to(sender_labels.device))
         if masked_sender_index is not None:
             keep &= ~torch.isin(sender_index, masked_sender_index.to(sender_index.device))
+        receiver_labels = receiver_labels[:, 0].long()
         outputs, weights, values = self.attention(
-            receiver_labels[:, 0].long(), embedding, neighbor_slot, neighbor_distance, keep,
-            head_keep,
+            receiver_labels, embedding, neighbor_slot, neighbor_distance, keep, head_keep,
+            self.niche_scale[receiver_labels] > 0,
         )  # fmt: skip
         return {"head_outputs": outputs, "attention": weights, "values": values}
 
@@ -282,20 +328,22 @@ class InteractionModule(BaseModuleClass):
         Returns
         -------
         ``intrinsic`` and ``niche`` (``(n, n_genes)``; logits for ``"nb"``, means for
-        ``"gaussian"``; the niche term is 0 without heads) and ``log_scale`` (log inverse
-        dispersion or log standard deviation per gene).
+        ``"gaussian"``; the niche term is 0 without heads).
         """
         intrinsic = self.label_profile(labels[:, 0].long()) + self.batch_offset(
             batch_index[:, 0].long()
         )
-        niche = (
-            torch.zeros_like(intrinsic)
-            if head_outputs is None
-            else torch.einsum("rhd,hdg->rg", head_outputs, self.niche_decoder)
-        )
-        return {"intrinsic": intrinsic, "niche": niche, "log_scale": self.log_scale}
+        if head_outputs is None:
+            niche = torch.zeros_like(intrinsic)
+        else:
+            codes = labels[:, 0].long()
+            niche = torch.einsum("rhd,hdg->rg", head_outputs, self.niche_decoder)
+            niche = self.niche_scale[codes, None] * (niche - self.niche_center[codes])
+        return {"intrinsic": intrinsic, "niche": niche}
 
-    def log_likelihood(self, x: torch.Tensor, linear_predictor: torch.Tensor) -> torch.Tensor:
+    def log_likelihood(
+        self, x: torch.Tensor, linear_predictor: torch.Tensor, labels: torch.Tensor
+    ) -> torch.Tensor:
         """Log-likelihood of each cell's expression given its linear predictor.
 
         Parameters
@@ -304,18 +352,18 @@ class InteractionModule(BaseModuleClass):
             Expression, shape ``(n, n_genes)``.
         linear_predictor
             Logits (``"nb"``) or means (``"gaussian"``), same shape.
+        labels
+            Type codes, shape ``(n, 1)`` or ``(n,)`` (they pick the spread of each cell's genes
+            for ``dispersion="gene-label"``).
 
         Returns
         -------
         Tensor of shape ``(n,)``.
         """
-        if self.likelihood == "gaussian":
-            log_sigma = self.log_scale
-            z = (x - linear_predictor) * torch.exp(-log_sigma)
-            return (-0.5 * z.square() - log_sigma - 0.5 * math.log(2 * math.pi)).sum(-1)
-        library = torch.log(x.sum(-1, keepdim=True))
-        log_mu = torch.log_softmax(linear_predictor, dim=-1) + library
-        return nb_log_likelihood(x, log_mu, self.log_scale[None], validate=not self.training)
+        index = labels.reshape(-1).long() if len(self.log_scale) > 1 else None
+        return expression_log_likelihood(
+            self.likelihood, x, linear_predictor, self.log_scale, index, not self.training
+        )
 
     def loss(
         self,
@@ -343,5 +391,43 @@ class InteractionModule(BaseModuleClass):
         """
         x = tensors[REGISTRY_KEYS.X_KEY]
         predictor = generative_outputs["intrinsic"] + generative_outputs["niche"]
-        nll = -self.log_likelihood(x, predictor)
+        nll = -self.log_likelihood(x, predictor, tensors[REGISTRY_KEYS.LABELS_KEY])
         return LossOutput(loss=nll.mean(), reconstruction_loss=nll, kl_local=torch.zeros_like(nll))
+
+
+def expression_log_likelihood(
+    likelihood: Likelihood,
+    x: torch.Tensor,
+    linear_predictor: torch.Tensor,
+    log_scale: torch.Tensor,
+    index: torch.Tensor | None = None,
+    validate: bool = True,
+) -> torch.Tensor:
+    """Log-likelihood of each cell's expression, summed over genes.
+
+    Parameters
+    ----------
+    likelihood
+        ``"nb"`` (the library size is the observed total) or ``"gaussian"``.
+    x
+        Expression, shape ``(n, n_genes)``.
+    linear_predictor
+        Logits (``"nb"``) or means (``"gaussian"``), same shape.
+    log_scale
+        Log inverse dispersion or log standard deviation, ``(n_groups, n_genes)``.
+    index
+        Row of ``log_scale`` for each cell; ``None`` when it has one row.
+    validate
+        Check that counts are integers (``"nb"``).
+
+    Returns
+    -------
+    Tensor of shape ``(n,)``.
+    """
+    if likelihood == "gaussian":
+        log_sigma = log_scale[0] if index is None else log_scale[index]
+        z = (x - linear_predictor) * torch.exp(-log_sigma)
+        return (-0.5 * z.square() - log_sigma - 0.5 * math.log(2 * math.pi)).sum(-1)
+    library = torch.log(x.sum(-1, keepdim=True))
+    log_mu = torch.log_softmax(linear_predictor, dim=-1) + library
+    return nb_log_likelihood(x, log_mu, log_scale, index, validate=validate)

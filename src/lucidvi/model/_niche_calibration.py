@@ -1,0 +1,203 @@
+"""How much of each receiver type's niche carries over to held-out cells, and refits."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy import stats
+from scvi import REGISTRY_KEYS
+
+from lucidvi.module._interaction import expression_log_likelihood
+
+if TYPE_CHECKING:
+    from ._interaction_vi import InteractionVI
+
+_MIN_CELLS = 3  # held-out cells of a type needed to scale (and test) its niche
+_SCALES = np.linspace(0.0, 1.0, 21)
+_MAX_REFIT_CELLS = 20_000  # per type; the type profile's error is negligible beyond
+
+
+def _niche_by_type(model: InteractionVI, indices: np.ndarray, batch_size: int):
+    """Yield ``(x, intrinsic, niche, labels)`` tensors per minibatch of receivers."""
+    for tensors, _, generative in model._outputs(None, indices, batch_size):
+        x = tensors[REGISTRY_KEYS.X_KEY].to(generative["intrinsic"].device)
+        labels = tensors[REGISTRY_KEYS.LABELS_KEY].to(x.device)[:, 0].long()
+        yield x, generative["intrinsic"], generative["niche"], labels
+
+
+def _mean_niche(model: InteractionVI, indices: np.ndarray, batch_size: int) -> torch.Tensor:
+    """Mean niche term of each type over ``indices``, shape ``(n_labels, n_genes)``."""
+    n_labels = len(model.labels)
+    total = torch.zeros(n_labels, model.summary_stats.n_vars, device=model.device)
+    counts = torch.zeros(n_labels, device=model.device)
+    for _, _, niche, labels in _niche_by_type(model, indices, batch_size):
+        total.index_add_(0, labels, niche)
+        counts.index_add_(0, labels, torch.ones_like(labels, dtype=counts.dtype))
+    return total / counts.clamp(min=1)[:, None]
+
+
+@torch.no_grad()
+def calibrate_niche(
+    model: InteractionVI,
+    train_indices: np.ndarray,
+    validation_indices: np.ndarray,
+    alpha: float = 0.05,
+    batch_size: int = 256,
+) -> pd.DataFrame:
+    r"""Centre each receiver type's niche on its training mean and scale it on held-out cells.
+
+    The mean niche term of a type over its training cells only shifts the type's profile, so it
+    moves into the profile and the niche becomes :math:`\lambda_t (\eta_i - c_t)`. The scale
+    :math:`\lambda_t` is the value in 0, 0.05, ..., 1 with the highest log-likelihood of the
+    type's validation cells (the smallest on ties). A niche model fits noise for types no
+    neighbour changes; the scale is how much of the fitted niche carries over to cells it was
+    not fitted on.
+
+    A type keeps its niche when the scale is above 0 *and* its held-out gain is significant:
+    the validation cells of the type are split in two halves, each cell's gain is its
+    log-likelihood at the scale chosen on the other half minus that without niche (so the
+    choice of scale does not inflate it), and the one-sided one-sample t-test of a positive mean
+    gain must give p < ``alpha`` (at least 3 cells). Other types get scale 0: no niche, their
+    cells attend to no neighbour. Finally every type's profile and spread are refitted by
+    maximum likelihood on its training cells, the calibrated niche held fixed
+    (:func:`refit_intrinsic`).
+
+    Parameters
+    ----------
+    model
+        A trained :class:`~lucidvi.model.InteractionVI` with heads.
+    train_indices
+        Cells it was trained on (the centres; the refits).
+    validation_indices
+        Held-out cells (the scales and the test).
+    alpha
+        Significance level of the test.
+    batch_size
+        Receivers per minibatch.
+
+    Returns
+    -------
+    One row per cell type: ``cell_type``, ``n_validation_cells``, ``niche_scale`` (0: no
+    niche), ``gain_per_cell`` (mean cross-fitted log-likelihood gain of a validation cell, in
+    nats), ``p_value`` (NaN with fewer than 3 cells) and ``kept``.
+    """
+    module = model.module
+    module.eval()
+    module.niche_scale.fill_(1.0)
+    module.niche_center.zero_()
+    center = _mean_niche(model, train_indices, batch_size)
+    module.label_profile.weight += center
+    module.niche_center.copy_(center)
+    log_likelihood, codes = [], []
+    for x, intrinsic, niche, labels in _niche_by_type(model, validation_indices, batch_size):
+        per_scale = [
+            module.log_likelihood(x, intrinsic + scale * niche, labels) for scale in _SCALES
+        ]
+        log_likelihood.append(torch.stack(per_scale, 1).cpu().numpy())
+        codes.append(labels.cpu().numpy())
+    log_likelihood, codes = np.concatenate(log_likelihood), np.concatenate(codes)
+    rng = np.random.default_rng(0)
+    rows = []
+    for code, cell_type in enumerate(model.labels):
+        values = log_likelihood[codes == code]
+        half = rng.permutation(len(values)) % 2 == 0  # two halves, sizes differing by <= 1
+        best, p_value, gain = 0, np.nan, np.nan
+        if len(values) >= _MIN_CELLS:
+            best = int(np.argmax(values.sum(0)))
+            gains = _cross_fitted_gains(values, half)
+            test = stats.ttest_1samp(gains, 0.0, alternative="greater")
+            p_value = 1.0 if np.ptp(gains) == 0 else float(test.pvalue)
+            gain = float(gains.mean())
+        kept = best > 0 and p_value < alpha
+        rows.append(
+            {
+                "cell_type": cell_type,
+                "n_validation_cells": len(values),
+                "niche_scale": float(_SCALES[best]) if kept else 0.0,
+                "gain_per_cell": gain,
+                "p_value": p_value,
+                "kept": kept,
+            }
+        )
+    table = pd.DataFrame(rows)
+    scales = torch.as_tensor(table["niche_scale"].to_numpy(), dtype=torch.float32)
+    module.niche_scale.copy_(scales)
+    refit_intrinsic(model, list(range(len(model.labels))), train_indices, batch_size)
+    return table
+
+
+def _cross_fitted_gains(values: np.ndarray, half: np.ndarray) -> np.ndarray:
+    """Gain of each cell at the scale chosen on the other half of the cells."""
+    gains = np.empty(len(values))
+    for side in (half, ~half):
+        scale = int(np.argmax(values[~side].sum(0)))
+        gains[side] = values[side, scale] - values[side, 0]
+    return gains
+
+
+def refit_intrinsic(
+    model: InteractionVI, codes: list[int], indices: np.ndarray, batch_size: int = 256
+) -> None:
+    """Refit the profiles and spreads of types ``codes`` by maximum likelihood (L-BFGS).
+
+    Stochastic gradient steps leave the type profiles near, not at, their maximum-likelihood
+    values; after the niche is calibrated, each type's profile (and spread, when per type) is
+    refitted on its training cells (at most 20,000, a random subset beyond) with the niche term
+    and the batch offsets held fixed.
+
+    Parameters
+    ----------
+    model
+        The model.
+    codes
+        Type codes to refit.
+    indices
+        Training cells.
+    batch_size
+        Receivers per minibatch when computing the fixed terms.
+    """
+    module = model.module
+    labels = model.adata_manager.get_from_registry(REGISTRY_KEYS.LABELS_KEY)
+    labels = np.asarray(labels).ravel().astype(np.int64)
+    rng = np.random.default_rng(0)
+    for code in codes:
+        rows = indices[labels[indices] == code]
+        if len(rows) == 0:
+            continue
+        if len(rows) > _MAX_REFIT_CELLS:
+            rows = np.sort(rng.choice(rows, _MAX_REFIT_CELLS, replace=False))
+        parts = [
+            (x, intrinsic - module.label_profile.weight[code] + niche)
+            for x, intrinsic, niche, _ in _niche_by_type(model, rows, batch_size)
+        ]
+        # clones: tensors made in inference mode cannot enter autograd
+        x, fixed = (torch.cat(part).clone() for part in zip(*parts, strict=True))
+        with torch.enable_grad():
+            _refit_type(module, code, x, fixed)
+
+
+def _refit_type(module, code: int, x: torch.Tensor, fixed: torch.Tensor) -> None:
+    """Maximum-likelihood profile (and spread, when per type) of one type, the rest fixed."""
+    per_type = len(module.log_scale) > 1
+    row = code if per_type else 0
+    profile = module.label_profile.weight[code].detach().clone().requires_grad_(True)
+    log_scale = module.log_scale[row : row + 1].detach().clone().requires_grad_(per_type)
+    optimizer = torch.optim.LBFGS(
+        [profile, log_scale] if per_type else [profile], max_iter=200, line_search_fn="strong_wolfe"
+    )
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        nll = -expression_log_likelihood(
+            module.likelihood, x, profile[None] + fixed, log_scale, validate=False
+        ).mean()
+        nll.backward()
+        return nll
+
+    optimizer.step(closure)
+    with torch.no_grad():
+        module.label_profile.weight[code] = profile.detach()
+        module.log_scale[row] = log_scale.detach()[0]
