@@ -24,6 +24,7 @@ from lucidvi._layers import read_layer
 from lucidvi.module import InteractionModule
 from lucidvi.train import EpochLoggingTrainingPlan, NeighborhoodDataSplitter, neighborhood_loader
 
+from ._ablation import ablation_options
 from ._attention_table import attention_table
 from ._niche_calibration import calibrate_niche, refit_intrinsic
 from ._spatial_neighbors import check_spatial_inputs, spatial_neighbors
@@ -43,12 +44,13 @@ class InteractionVI(UnsupervisedTrainingMixin, BaseModelClass):
 
     Each cell's expression is an *intrinsic* part, set by its type (and batch), plus a *niche*
     part: multi-head attention from the cell (the receiver; queries from its type) over its
-    spatial neighbours (the senders; keys and values from their expression and type), with a
-    learned decay with distance per head and a null slot for attending to no neighbour
+    spatial neighbours (the senders; keys from their expression and type), with a learned
+    decay with distance per head and a null slot for attending to no neighbour
     (:class:`~lucidvi.module.InteractionModule`). The niche part never sees the receiver's own
     expression, so what it predicts comes from the neighbourhood: which heads and which
     neighbours carry it can be read from :meth:`get_attention`, ablated with ``heads=`` and
-    masked with ``mask_sender_types=`` / ``mask_senders=``.
+    masked with ``mask_sender_types=`` / ``mask_senders=``. After training, held-out cells
+    decide which receiver types keep a niche (:meth:`train`, :meth:`get_niche_calibration`).
 
     Parameters
     ----------
@@ -156,7 +158,7 @@ class InteractionVI(UnsupervisedTrainingMixin, BaseModelClass):
 
         Training goes through scvi-tools' training plan and Lightning, as for any scvi-tools
         model. The learning rate defaults to 1e-2 (set ``plan_kwargs={"lr": ...}`` to change
-        it). Validation receivers (``train_size`` < 1, 10% by default) are held out as targets
+        it). Validation receivers (``train_size`` < 1, 20% by default) are held out as targets
         only; any cell may be a sender. Early stopping on their loss is on by default (patience
         5 epochs).
 
@@ -169,6 +171,10 @@ class InteractionVI(UnsupervisedTrainingMixin, BaseModelClass):
         cells worse than their type alone. Last, every type's profile and spread are refitted
         by maximum likelihood with the niche held fixed (also without heads, for a cell-type
         baseline at its optimum).
+
+        The test's power grows with a type's validation cells, hence 20% by default rather than
+        scvi-tools' 10%: on planted data (6,000 cells), a receiver type with 77 validation cells
+        and a gain of about 1.5 nats per cell failed the test, with 140 it passed (p < 0.001).
 
         Parameters
         ----------
@@ -184,14 +190,14 @@ class InteractionVI(UnsupervisedTrainingMixin, BaseModelClass):
             Arguments of :class:`~lucidvi.train.EpochLoggingTrainingPlan`.
         **kwargs
             Arguments of :meth:`scvi.model.base.UnsupervisedTrainingMixin.train`
-            (``train_size`` (default 0.9), ``batch_size``, ``early_stopping``,
+            (``train_size`` (default 0.8), ``batch_size``, ``early_stopping``,
             ``early_stopping_patience``, ``accelerator``, ``logger``, ...).
         """
         if not 0 < niche_alpha < 1:
             raise ValueError(f"niche_alpha must lie in (0, 1), got {niche_alpha}.")
         plan_kwargs = {"lr": 1e-2, **(plan_kwargs or {})}
-        train_size = kwargs.get("train_size")
-        if (0.9 if train_size is None else train_size) < 1.0:
+        kwargs.setdefault("train_size", 0.8)
+        if kwargs["train_size"] < 1.0:
             kwargs = {"early_stopping": True, "early_stopping_patience": 5, **kwargs}
         if kwargs.get("early_stopping"):
             kwargs.setdefault("check_val_every_n_epoch", 1)
@@ -326,7 +332,7 @@ class InteractionVI(UnsupervisedTrainingMixin, BaseModelClass):
         adata = self._validate_anndata(adata)
         manager = self.get_anndata_manager(adata, required=True)
         cells = np.arange(adata.n_obs) if indices is None else np.asarray(indices)
-        options = self._forward_options(**ablation)
+        options = ablation_options(self.module.n_heads, self.labels, self.device, **ablation)
         self.module.eval()
         for tensors in neighborhood_loader(manager, cells, batch_size):
             inference = self.module.inference(
@@ -336,30 +342,6 @@ class InteractionVI(UnsupervisedTrainingMixin, BaseModelClass):
                 **self.module._get_generative_input(tensors, inference)
             )
             yield tensors, inference, generative
-
-    def _forward_options(
-        self, heads=None, mask_sender_types=None, mask_senders=None
-    ) -> dict[str, torch.Tensor]:
-        options = {}
-        n_heads = self.module.n_heads
-        if heads is not None:
-            heads = list(heads)
-            if any(not 0 <= h < n_heads for h in heads):
-                raise ValueError(f"heads must lie in 0..{n_heads - 1}, got {heads}.")
-            keep = torch.zeros(n_heads, dtype=torch.bool)
-            keep[heads] = True
-            options["head_keep"] = keep.to(self.device)
-        if mask_sender_types is not None:
-            unknown = sorted(set(map(str, mask_sender_types)) - set(self.labels))
-            if unknown:
-                raise ValueError(f"Unknown cell types {unknown}; the types are {self.labels}.")
-            codes = [self.labels.index(str(t)) for t in mask_sender_types]
-            options["masked_sender_labels"] = torch.as_tensor(codes, device=self.device)
-        if mask_senders is not None:
-            options["masked_sender_index"] = torch.as_tensor(
-                np.asarray(mask_senders, dtype=np.int64), device=self.device
-            )
-        return options
 
     @torch.inference_mode()
     def get_predictions(

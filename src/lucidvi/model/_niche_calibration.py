@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 _MIN_CELLS = 3  # held-out cells of a type needed to scale (and test) its niche
 _SCALES = np.linspace(0.0, 1.0, 21)
 _MAX_REFIT_CELLS = 20_000  # per type; the type profile's error is negligible beyond
+_LBFGS_ITERATIONS, _LBFGS_ROUNDS = 500, 20
 
 
 def _niche_by_type(model: InteractionVI, indices: np.ndarray, batch_size: int):
@@ -146,7 +147,10 @@ def refit_intrinsic(
     Stochastic gradient steps leave the type profiles near, not at, their maximum-likelihood
     values; after the niche is calibrated, each type's profile (and spread, when per type) is
     refitted on its training cells (at most 20,000, a random subset beyond) with the niche term
-    and the batch offsets held fixed.
+    and the batch offsets held fixed. For counts, one pseudo-count per gene (a Dirichlet prior
+    on the type's proportions) keeps the share of a gene never seen in a type's training cells
+    above 0, where the maximum-likelihood share would be 0 and a held-out cell with one count
+    of that gene would be impossible.
 
     Parameters
     ----------
@@ -186,7 +190,11 @@ def _refit_type(module, code: int, x: torch.Tensor, fixed: torch.Tensor) -> None
     profile = module.label_profile.weight[code].detach().clone().requires_grad_(True)
     log_scale = module.log_scale[row : row + 1].detach().clone().requires_grad_(per_type)
     optimizer = torch.optim.LBFGS(
-        [profile, log_scale] if per_type else [profile], max_iter=200, line_search_fn="strong_wolfe"
+        [profile, log_scale] if per_type else [profile],
+        max_iter=_LBFGS_ITERATIONS,
+        tolerance_grad=1e-9,
+        tolerance_change=1e-12,
+        line_search_fn="strong_wolfe",
     )
 
     def closure() -> torch.Tensor:
@@ -194,10 +202,17 @@ def _refit_type(module, code: int, x: torch.Tensor, fixed: torch.Tensor) -> None
         nll = -expression_log_likelihood(
             module.likelihood, x, profile[None] + fixed, log_scale, validate=False
         ).mean()
+        if module.likelihood == "nb":  # one pseudo-count per gene: no gene's share goes to 0
+            nll = nll - torch.log_softmax(profile, dim=-1).sum() / len(x)
         nll.backward()
         return nll
 
-    optimizer.step(closure)
+    previous = float("inf")
+    for _ in range(_LBFGS_ROUNDS):  # restarts until the loss stops moving
+        loss = float(optimizer.step(closure).detach())
+        if previous - loss <= 1e-9 * max(1.0, abs(loss)):
+            break
+        previous = loss
     with torch.no_grad():
         module.label_profile.weight[code] = profile.detach()
         module.log_scale[row] = log_scale.detach()[0]
