@@ -26,6 +26,8 @@ def test_demo_quick_writes_report_and_figures(tmp_path):
         "mixture_expression.png",
         "mixture_markers.csv",
         "panel_information.png",
+        "spatial_niches.png",
+        "niche_calibration.csv",
     ):
         assert (tmp_path / name).stat().st_size > 0, name
     top = pd.read_csv(tmp_path / "top_genes_per_factor.csv")
@@ -46,3 +48,6 @@ def test_demo_quick_writes_report_and_figures(tmp_path):
     panels = PanelInformation.load(tmp_path / "panel_information.csv")
     assert set(panels.table["group"]) == {"mean_expression", "hvg", "greedy_information"}
     assert "Gene panels" in (tmp_path / "report.md").read_text()
+    calibration = pd.read_csv(tmp_path / "niche_calibration.csv")
+    assert len(calibration) == 11 and calibration["niche_scale"].between(0, 1).all()
+    assert "Spatial interactions" in (tmp_path / "report.md").read_text()

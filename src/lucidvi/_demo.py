@@ -17,6 +17,7 @@ from sklearn.metrics import adjusted_rand_score  # noqa: E402
 
 from lucidvi._demo_clustering import cluster_cells  # noqa: E402
 from lucidvi._demo_panels import design_panels  # noqa: E402
+from lucidvi._demo_spatial import spatial_interactions  # noqa: E402
 from lucidvi._report import markdown_table, save_figure  # noqa: E402
 from lucidvi.data import pbmc68k  # noqa: E402
 from lucidvi.interpretation import (  # noqa: E402
@@ -76,7 +77,7 @@ The 30 top positive (`+`) and negative (`-`) genes of each of these factors
 
 
 def run_demo(out: str | Path = "lucidvi_demo", quick: bool = False, seed: int = 0) -> Path:
-    """Train LinearVI and MixtureVI on the bundled PBMC data, design panels, write a report.
+    """Run LinearVI, MixtureVI and panel design on PBMC, InteractionVI on planted niches.
 
     Parameters
     ----------
@@ -149,6 +150,9 @@ def run_demo(out: str | Path = "lucidvi_demo", quick: bool = False, seed: int = 
     _step("gene panels: information about the transcriptome, and a selected panel")
     panels = design_panels(adata, out, quick, seed)
 
+    _step("spatial interactions: InteractionVI on planted niches of real CBMC cells")
+    spatial = spatial_interactions(out, quick, seed)
+
     history = model.history["elbo_train"]
     fig, ax = plt.subplots(figsize=(5, 3.2))
     ax.plot(history.index, history.to_numpy().ravel())
@@ -189,6 +193,7 @@ loadings: `loadings.csv`; the trained model: `model/`.
 {interpretation}
 {clustering}
 {panels}
+{spatial}
 ## Training
 
 ![training curve]({curve_png})
