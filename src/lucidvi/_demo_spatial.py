@@ -82,13 +82,15 @@ def spatial_interactions(out: Path, quick: bool, seed: int) -> str:
     attention = model.get_attention(indices=receivers) if kept else None
     if attention is not None:
         summary = summary.join(_top_senders(attention).set_index("cell_type"))
-    summary = summary.reset_index().round(3)
+    summary = summary.reset_index().fillna({"top sender": ""})
+    summary["nats per cell"] = summary["nats per cell"].astype(float).round(3)
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
     position = adata.obsm["spatial"]
-    for cell_type in adata.obs["cell_type"].cat.categories:
+    colours = plt.get_cmap("tab20")  # more types than tab10's colours
+    for code, cell_type in enumerate(adata.obs["cell_type"].cat.categories):
         cells = (adata.obs["cell_type"] == cell_type).to_numpy()
-        axes[0].scatter(*position[cells].T, s=3, label=cell_type)
+        axes[0].scatter(*position[cells].T, s=3, color=colours(code % 20), label=cell_type)
     axes[0].legend(markerscale=4, fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
     axes[0].set_title("simulated tissue (real CBMC profiles)")
     axes[1].scatter(*position.T, s=2, c="0.85")
