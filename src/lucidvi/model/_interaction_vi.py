@@ -63,8 +63,8 @@ class InteractionVI(UnsupervisedTrainingMixin, BaseModelClass):
         ``n_latent / n_heads``).
     n_sender_components
         Principal components of the senders' log-normalised expression that, with their type,
-        make their embedding (keys and values). Fixed when the model is built, from up to
-        20,000 cells.
+        make their embedding (the keys; also the values with ``niche_values="sender"``). Fixed
+        when the model is built, from up to 20,000 cells.
     niche_rank
         Gene programmes per head: each head changes a receiver's expression along this many
         gene loading vectors.
