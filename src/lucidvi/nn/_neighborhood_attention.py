@@ -61,7 +61,7 @@ class NeighborhoodAttention(nn.Module):
         super().__init__()
         if values not in ("constant", "sender"):
             raise ValueError(f"values must be 'constant' or 'sender', got {values!r}.")
-        self.n_heads, self.head_dim = n_heads, head_dim
+        self.n_heads, self.head_dim, self.value_source = n_heads, head_dim, values
         self.queries = nn.Embedding(n_labels, n_heads * head_dim)
         self.keys = nn.Linear(n_input, n_heads * head_dim)
         if values == "sender":
@@ -119,7 +119,7 @@ class NeighborhoodAttention(nn.Module):
         shape = (-1, self.n_heads, self.head_dim)
         queries = self.queries(receiver_labels).view(shape)
         keys = self.keys(sender_embedding).view(shape)
-        if hasattr(self, "values"):
+        if self.value_source == "sender":
             values = self.values(sender_embedding).view(shape)
         else:
             values = self.constant_values.expand(len(sender_embedding), -1, -1)
@@ -137,7 +137,10 @@ class NeighborhoodAttention(nn.Module):
         scores = scores.masked_fill(~present[:, None, :], float("-inf"))
         null = torch.einsum("rhd,hd->rh", queries, self.null_keys) * scale + self.null_bias
         weights = torch.softmax(torch.cat([scores, null[..., None]], dim=-1), dim=-1)
-        outputs = torch.einsum("rhs,rshd->rhd", weights[..., :n_slots], values[slot])
+        if self.value_source == "sender":
+            outputs = torch.einsum("rhs,rshd->rhd", weights[..., :n_slots], values[slot])
+        else:  # every neighbour carries the head's value: no per-slot gather needed
+            outputs = (1 - weights[..., -1:]) * self.constant_values
         if head_keep is not None:
             outputs = outputs * head_keep.to(outputs.dtype)[None, :, None]
         return outputs, weights, values
