@@ -201,15 +201,13 @@ class InteractionVI(UnsupervisedTrainingMixin, BaseModelClass):
             kwargs = {"early_stopping": True, "early_stopping_patience": 5, **kwargs}
         if kwargs.get("early_stopping"):
             kwargs.setdefault("check_val_every_n_epoch", 1)
-        if self.module.n_heads:  # undo an earlier calibration
-            self.module.label_profile.weight.data -= self.module.niche_center
-            self.module.niche_center.zero_()
-            self.module.niche_scale.fill_(1.0)
+        if self.module.n_heads:
+            self.module.reset_niche_calibration()
         self.niche_calibration_ = None
         result = super().train(max_epochs=max_epochs, plan_kwargs=plan_kwargs, **kwargs)
         train = np.asarray(self.train_indices)
         if not self.module.n_heads:
-            refit_intrinsic(self, list(range(len(self.labels))), train)
+            refit_intrinsic(self, train)
         elif calibrate and len(self.validation_indices) == 0:
             logger.warning(
                 "No validation cells (train_size=1): the niche is not calibrated. Train with "
@@ -326,6 +324,13 @@ class InteractionVI(UnsupervisedTrainingMixin, BaseModelClass):
         return [str(v) for v in mapping.categorical_mapping]
 
     @torch.inference_mode()
+    def _expression_terms(self, adata: AnnData | None, indices, batch_size: int):
+        """Yield ``(x, intrinsic, niche, labels)`` per minibatch of receivers."""
+        for tensors, _, generative in self._outputs(adata, indices, batch_size):
+            x = tensors[REGISTRY_KEYS.X_KEY].to(generative["intrinsic"].device)
+            labels = tensors[REGISTRY_KEYS.LABELS_KEY].to(x.device)[:, 0].long()
+            yield x, generative["intrinsic"], generative["niche"], labels
+
     def _outputs(self, adata: AnnData | None, indices, batch_size: int, **ablation):
         """Yield ``(tensors, inference outputs, generative outputs)`` per minibatch."""
         self._check_if_trained(warn=False)
@@ -486,10 +491,8 @@ class InteractionVI(UnsupervisedTrainingMixin, BaseModelClass):
         -------
         Array of shape ``(n_cells,)``: summed over genes, in nats.
         """
-        values = []
-        for tensors, _, generative in self._outputs(adata, indices, batch_size):
-            x = tensors[REGISTRY_KEYS.X_KEY].to(generative["intrinsic"].device)
-            predictor = generative["intrinsic"] + generative["niche"]
-            labels = tensors[REGISTRY_KEYS.LABELS_KEY].to(x.device)
-            values.append(self.module.log_likelihood(x, predictor, labels).cpu().numpy())
+        values = [
+            self.module.log_likelihood(x, intrinsic + niche, labels).cpu().numpy()
+            for x, intrinsic, niche, labels in self._expression_terms(adata, indices, batch_size)
+        ]
         return np.concatenate(values)

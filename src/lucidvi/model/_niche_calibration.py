@@ -21,20 +21,12 @@ _MAX_REFIT_CELLS = 20_000  # per type; the type profile's error is negligible be
 _LBFGS_ITERATIONS, _LBFGS_ROUNDS = 500, 20
 
 
-def _niche_by_type(model: InteractionVI, indices: np.ndarray, batch_size: int):
-    """Yield ``(x, intrinsic, niche, labels)`` tensors per minibatch of receivers."""
-    for tensors, _, generative in model._outputs(None, indices, batch_size):
-        x = tensors[REGISTRY_KEYS.X_KEY].to(generative["intrinsic"].device)
-        labels = tensors[REGISTRY_KEYS.LABELS_KEY].to(x.device)[:, 0].long()
-        yield x, generative["intrinsic"], generative["niche"], labels
-
-
 def _mean_niche(model: InteractionVI, indices: np.ndarray, batch_size: int) -> torch.Tensor:
     """Mean niche term of each type over ``indices``, shape ``(n_labels, n_genes)``."""
     n_labels = len(model.labels)
     total = torch.zeros(n_labels, model.summary_stats.n_vars, device=model.device)
     counts = torch.zeros(n_labels, device=model.device)
-    for _, _, niche, labels in _niche_by_type(model, indices, batch_size):
+    for _, _, niche, labels in model._expression_terms(None, indices, batch_size):
         total.index_add_(0, labels, niche)
         counts.index_add_(0, labels, torch.ones_like(labels, dtype=counts.dtype))
     return total / counts.clamp(min=1)[:, None]
@@ -87,13 +79,11 @@ def calibrate_niche(
     """
     module = model.module
     module.eval()
-    module.niche_scale.fill_(1.0)
-    module.niche_center.zero_()
-    center = _mean_niche(model, train_indices, batch_size)
-    module.label_profile.weight += center
-    module.niche_center.copy_(center)
+    center = _mean_niche(model, train_indices, batch_size)  # of the uncalibrated niche
+    module.set_niche_calibration(center, torch.ones_like(module.niche_scale))
     log_likelihood, codes = [], []
-    for x, intrinsic, niche, labels in _niche_by_type(model, validation_indices, batch_size):
+    terms = model._expression_terms(None, validation_indices, batch_size)
+    for x, intrinsic, niche, labels in terms:
         per_scale = [
             module.log_likelihood(x, intrinsic + scale * niche, labels) for scale in _SCALES
         ]
@@ -109,8 +99,10 @@ def calibrate_niche(
         if len(values) >= _MIN_CELLS:
             best = int(np.argmax(values.sum(0)))
             gains = _cross_fitted_gains(values, half)
-            test = stats.ttest_1samp(gains, 0.0, alternative="greater")
-            p_value = 1.0 if np.ptp(gains) == 0 else float(test.pvalue)
+            if np.ptp(gains) == 0:  # no niche effect at all (the t-test is undefined)
+                p_value = 1.0
+            else:
+                p_value = float(stats.ttest_1samp(gains, 0.0, alternative="greater").pvalue)
             gain = float(gains.mean())
         kept = best > 0 and p_value < alpha
         rows.append(
@@ -125,8 +117,8 @@ def calibrate_niche(
         )
     table = pd.DataFrame(rows)
     scales = torch.as_tensor(table["niche_scale"].to_numpy(), dtype=torch.float32)
-    module.niche_scale.copy_(scales)
-    refit_intrinsic(model, list(range(len(model.labels))), train_indices, batch_size)
+    module.set_niche_calibration(center, scales.to(center.device))
+    refit_intrinsic(model, train_indices, batch_size)
     return table
 
 
@@ -139,10 +131,8 @@ def _cross_fitted_gains(values: np.ndarray, half: np.ndarray) -> np.ndarray:
     return gains
 
 
-def refit_intrinsic(
-    model: InteractionVI, codes: list[int], indices: np.ndarray, batch_size: int = 256
-) -> None:
-    """Refit the profiles and spreads of types ``codes`` by maximum likelihood (L-BFGS).
+def refit_intrinsic(model: InteractionVI, indices: np.ndarray, batch_size: int = 256) -> None:
+    """Refit every type's profile and spread by maximum likelihood (L-BFGS).
 
     Stochastic gradient steps leave the type profiles near, not at, their maximum-likelihood
     values; after the niche is calibrated, each type's profile (and spread, when per type) is
@@ -156,8 +146,6 @@ def refit_intrinsic(
     ----------
     model
         The model.
-    codes
-        Type codes to refit.
     indices
         Training cells.
     batch_size
@@ -167,7 +155,7 @@ def refit_intrinsic(
     labels = model.adata_manager.get_from_registry(REGISTRY_KEYS.LABELS_KEY)
     labels = np.asarray(labels).ravel().astype(np.int64)
     rng = np.random.default_rng(0)
-    for code in codes:
+    for code in range(len(model.labels)):
         rows = indices[labels[indices] == code]
         if len(rows) == 0:
             continue
@@ -175,7 +163,7 @@ def refit_intrinsic(
             rows = np.sort(rng.choice(rows, _MAX_REFIT_CELLS, replace=False))
         parts = [
             (x, intrinsic - module.label_profile.weight[code] + niche)
-            for x, intrinsic, niche, _ in _niche_by_type(model, rows, batch_size)
+            for x, intrinsic, niche, _ in model._expression_terms(None, rows, batch_size)
         ]
         # clones: tensors made in inference mode cannot enter autograd
         x, fixed = (torch.cat(part).clone() for part in zip(*parts, strict=True))

@@ -203,6 +203,31 @@ class InteractionModule(BaseModuleClass):
         self.log_scale.copy_(torch.as_tensor(scale, device=device))
 
     @torch.no_grad()
+    def set_niche_calibration(self, center: torch.Tensor, scale: torch.Tensor) -> None:
+        """Centre and scale each type's niche, the centre moving into the type's profile.
+
+        Replaces any earlier calibration, so the predictions at ``center = 0, scale = 1`` are
+        those of the trained model.
+
+        Parameters
+        ----------
+        center
+            Niche term subtracted per type, shape ``(n_labels, n_genes)``; it is added to the
+            profiles, so at scale 1 the predictions do not change.
+        scale
+            Scale of each type's centred niche, shape ``(n_labels,)``; 0 turns it off.
+        """
+        self.label_profile.weight += center - self.niche_center
+        self.niche_center.copy_(center)
+        self.niche_scale.copy_(scale)
+
+    def reset_niche_calibration(self) -> None:
+        """Undo :meth:`set_niche_calibration`: centre 0 and scale 1 for every type."""
+        self.set_niche_calibration(
+            torch.zeros_like(self.niche_center), torch.ones_like(self.niche_scale)
+        )
+
+    @torch.no_grad()
     def set_sender_axes(self, x: torch.Tensor) -> None:
         """Fix the senders' principal axes from a sample of cells' expression.
 
