@@ -147,6 +147,10 @@ class InteractionModule(BaseModuleClass):
         """Senders' expression on the principal axes, shape ``(n_senders, n_components)``."""
         return (self._sender_input(x) - self.sender_center) @ self.sender_axes
 
+    def sender_embedding(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Senders' embeddings from their expression and type codes, ``(n_senders, n_latent)``."""
+        return self.sender_expression(self.sender_features(x)) + self.sender_type(labels)
+
     @torch.no_grad()
     def initialize_intrinsic(self, matrix, codes: np.ndarray) -> None:
         """Start each type's profile at its mean and the spread at the within-type one.
@@ -306,9 +310,7 @@ class InteractionModule(BaseModuleClass):
         if not self.n_heads:
             return {"head_outputs": None, "attention": None, "values": None}
         sender_labels = sender_labels[:, 0].long()
-        embedding = self.sender_expression(self.sender_features(sender_x)) + self.sender_type(
-            sender_labels
-        )
+        embedding = self.sender_embedding(sender_x, sender_labels)
         keep = torch.ones_like(sender_labels, dtype=torch.bool)
         if masked_sender_labels is not None:
             keep &= ~torch.isin(sender_labels, masked_sender_labels.to(sender_labels.device))

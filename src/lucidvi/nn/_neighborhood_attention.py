@@ -78,6 +78,35 @@ class NeighborhoodAttention(nn.Module):
         """Decay rate of each head's scores per distance unit, shape ``(n_heads,)``."""
         return F.softplus(self.raw_decay)
 
+    def _null_scores(self, queries: torch.Tensor) -> torch.Tensor:
+        scale = 1.0 / math.sqrt(self.head_dim)
+        return torch.einsum("rhd,hd->rh", queries, self.null_keys) * scale + self.null_bias
+
+    def scores_over_null(
+        self, receiver_labels: torch.Tensor, sender_embedding: torch.Tensor
+    ) -> torch.Tensor:
+        """Each sender's score above the null slot's, at distance 0, for every receiver type.
+
+        A receiver with a single neighbour ``j`` at distance ``d`` gives it the weight
+        ``sigmoid(s_hj - decay_h d / unit)`` in head ``h``, with ``s_hj`` this score.
+
+        Parameters
+        ----------
+        receiver_labels
+            Receiver type codes, shape ``(n_receivers,)``.
+        sender_embedding
+            Sender embeddings, shape ``(n_senders, n_input)``.
+
+        Returns
+        -------
+        Tensor of shape ``(n_receivers, n_heads, n_senders)``.
+        """
+        shape = (-1, self.n_heads, self.head_dim)
+        queries = self.queries(receiver_labels).view(shape)
+        keys = self.keys(sender_embedding).view(shape)
+        scores = torch.einsum("rhd,shd->rhs", queries, keys) / math.sqrt(self.head_dim)
+        return scores - self._null_scores(queries)[..., None]
+
     def forward(
         self,
         receiver_labels: torch.Tensor,
@@ -135,7 +164,7 @@ class NeighborhoodAttention(nn.Module):
         distance = torch.where(present, neighbor_distance, torch.zeros_like(neighbor_distance))
         scores = scores - self.decay[None, :, None] * (distance / self.distance_unit)[:, None, :]
         scores = scores.masked_fill(~present[:, None, :], float("-inf"))
-        null = torch.einsum("rhd,hd->rh", queries, self.null_keys) * scale + self.null_bias
+        null = self._null_scores(queries)
         weights = torch.softmax(torch.cat([scores, null[..., None]], dim=-1), dim=-1)
         if self.value_source == "sender":
             outputs = torch.einsum("rhs,rshd->rhd", weights[..., :n_slots], values[slot])
