@@ -1,0 +1,315 @@
+"""How much of each receiver type's expression each attention head explains, with p-values."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from anndata import AnnData
+from scipy.stats import false_discovery_control
+from scvi.utils import track
+
+from ._interaction_inputs import (
+    cell_types,
+    evaluation_cells,
+    observed_expression,
+    predicted_expression,
+)
+from ._permutation import explained_variance, permutation_p_value, random_permutations
+from ._result import TableResult
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+    from matplotlib.axes import Axes
+
+    from lucidvi.model import InteractionVI
+
+logger = logging.getLogger(__name__)
+
+_COLUMNS = [
+    "head",
+    "cell_type",
+    "gene",
+    "expl_var_head_gene",
+    "expl_var_head",
+    "p_value_head",
+    "p_value_adj_head",
+    "n_cells",
+]
+_MIN_CELLS = 3
+
+
+@dataclass(frozen=True, eq=False)
+class ExplainedVariance(TableResult):
+    """Explained variance of each receiver type's expression per attention head.
+
+    Attributes
+    ----------
+    table
+        One row per head, cell type and gene: ``expl_var_head_gene``, ``expl_var_head`` (over
+        genes), ``p_value_head`` (permutation test; NaN for types with fewer than
+        ``min_cells`` cells), ``p_value_adj_head`` (Benjamini-Hochberg over the tested pairs)
+        and ``n_cells`` (the type's cells used).
+    alpha
+        Significance level, also setting the default number of permutations.
+    n_permutations
+        Permutations per (head, cell type); 0 when the test was not run.
+    seed
+        Seed of the permutations.
+    cells
+        Which cells the result was computed on.
+    """
+
+    table: pd.DataFrame
+    alpha: float
+    n_permutations: int
+    seed: int | None
+    cells: str
+
+    @classmethod
+    def compute(
+        cls,
+        model: InteractionVI,
+        adata: AnnData | None = None,
+        indices: Sequence[int] | None = None,
+        alpha: float = 0.05,
+        run_permutation_test: bool = True,
+        n_permutations: int | None = None,
+        seed: int | None = None,
+        min_cells: int = 10,
+        batch_size: int = 256,
+    ) -> ExplainedVariance:
+        r"""Explain each receiver type's expression by one head at a time and test it.
+
+        For head ``h`` and cell type ``t``, the model predicts the type's cells with ``h``
+        kept and every other head ablated. With ``r`` the expression minus the intrinsic
+        prediction (type and batch alone) and ``e`` the head's prediction minus the same,
+        gene ``g`` has explained variance ``1 - Var(r_g - e_g) / Var(r_g)`` (0 for genes
+        without variance; with one batch, ``Var(r_g)`` is the gene's variance within the
+        type), and the head's ``expl_var_head`` is the mean over the genes with variance.
+        Expression is in counts per 10,000 for ``"nb"`` models, as given for ``"gaussian"``.
+
+        The permutation test shuffles the head's effects ``e`` across the type's cells: the
+        p-value is ``(1 + #{permuted MSE <= observed MSE}) / (1 + n_permutations)``, the MSE
+        of ``r - e`` with every gene scaled to unit variance. Only a cross term of the MSE
+        changes with the permutation, so all permutations cost one gather each
+        (:func:`~lucidvi.interpretation._permutation.permutation_p_value`). P-values are
+        adjusted over all tested (head, cell type) pairs with Benjamini-Hochberg.
+
+        **Held-out cells by default.** A niche model fits the neighbourhoods of the cells it
+        trained on, so on those cells heads look significant even on data without
+        interactions. Unless ``adata``/``indices`` say otherwise, the result uses the cells
+        of the training data that the model did not train on.
+
+        Parameters
+        ----------
+        model
+            A trained :class:`~lucidvi.model.InteractionVI` with heads.
+        adata
+            Registered data; the training data when ``None``.
+        indices
+            Cells to use (default: the held-out cells of the training data, or all cells of
+            other data).
+        alpha
+            Significance level.
+        run_permutation_test
+            Compute p-values (NaN otherwise).
+        n_permutations
+            Permutations per pair; ``ceil(n_heads * n_cell_types / alpha)`` when ``None``
+            (the types with ``min_cells`` or more cells), so the smallest possible p-value
+            survives a Bonferroni correction over the pairs.
+        seed
+            Seed of the permutations.
+        min_cells
+            Cell types with fewer cells get no p-value (NaN): their few distinct
+            permutations give coarse, conservative p-values (3 cells have 6). Types with
+            fewer than 3 cells are left out.
+        batch_size
+            Receivers per minibatch of the predictions.
+
+        Returns
+        -------
+        The result.
+        """
+        if not 0 < alpha < 1:
+            raise ValueError(f"alpha must lie in (0, 1), got {alpha}.")
+        adata, cells, description = evaluation_cells(model, adata, indices)
+        types = cell_types(model, adata, cells)
+        present, counts = np.unique(types, return_counts=True)
+        too_few = present[counts < _MIN_CELLS]
+        if len(too_few):
+            logger.warning(
+                "Skipping cell types with fewer than %d of the %s: %s.",
+                _MIN_CELLS,
+                description,
+                ", ".join(map(str, too_few)),
+            )
+        tested = [t for t in model.labels if t in set(present[counts >= _MIN_CELLS])]
+        if not tested:
+            raise ValueError(f"No cell type has {_MIN_CELLS} or more of the {description}.")
+        n_heads = model.module.n_heads
+        if not run_permutation_test:
+            n_permutations = 0
+        elif n_permutations is None:
+            n_tested = max(1, int(np.sum(counts >= min_cells)))
+            n_permutations = math.ceil(n_heads * n_tested / alpha)
+        elif n_permutations < 1:
+            raise ValueError(f"n_permutations must be >= 1, got {n_permutations}.")
+        observed = observed_expression(model, adata, cells)
+        baseline = predicted_expression(model, adata, cells, "intrinsic", batch_size)
+        residual = observed - baseline
+        members = {t: np.flatnonzero(types == t) for t in tested}
+        permutations = {
+            t: random_permutations(len(rows), n_permutations, None if seed is None else seed + i)
+            for i, (t, rows) in enumerate(members.items())
+            if n_permutations and len(rows) >= min_cells
+        }
+        scales = {t: _unit_variance_weights(residual[members[t]]) for t in permutations}
+        genes = np.asarray(adata.var_names, dtype=object)
+        frames = []
+        for head in track(range(n_heads), description="Heads", disable=n_heads < 2):
+            effect = predicted_expression(model, adata, cells, "total", batch_size, heads=[head])
+            effect -= baseline
+            for t, rows in members.items():
+                per_gene, overall = explained_variance(residual[rows], effect[rows])
+                p_value = np.nan
+                if t in permutations:
+                    p_value = permutation_p_value(
+                        residual[rows] * scales[t], effect[rows] * scales[t], permutations[t]
+                    )
+                frames.append((head, t, per_gene, overall, p_value, len(rows)))
+        p_values = np.array([f[4] for f in frames])
+        adjusted = np.full_like(p_values, np.nan)
+        tested_pairs = ~np.isnan(p_values)
+        if tested_pairs.any():
+            adjusted[tested_pairs] = false_discovery_control(p_values[tested_pairs])
+        table = pd.concat(
+            [
+                pd.DataFrame(
+                    {
+                        "head": head,
+                        "cell_type": t,
+                        "gene": genes,
+                        "expl_var_head_gene": per_gene,
+                        "expl_var_head": overall,
+                        "p_value_head": p_value,
+                        "p_value_adj_head": p_adj,
+                        "n_cells": n,
+                    }
+                )
+                for (head, t, per_gene, overall, p_value, n), p_adj in zip(
+                    frames, adjusted, strict=True
+                )
+            ],
+            ignore_index=True,
+        )
+        return cls(table, float(alpha), int(n_permutations), seed, description)
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """One row per (head, cell type): explained variance, p-values, cells, significance."""
+        columns = ["head", "cell_type", "expl_var_head", "p_value_head", "p_value_adj_head"]
+        summary = self.table.drop_duplicates(["head", "cell_type"])[[*columns, "n_cells"]]
+        summary = summary.reset_index(drop=True)
+        summary["significant"] = summary["p_value_adj_head"] < self.alpha
+        return summary
+
+    def max_explained_variance_head(self, cell_type: str) -> int:
+        """Return the head that explains the most of a cell type's expression.
+
+        Parameters
+        ----------
+        cell_type
+            A receiver type of the result.
+
+        Returns
+        -------
+        The head.
+        """
+        summary = self.summary
+        rows = summary[summary["cell_type"] == str(cell_type)]
+        if rows.empty:
+            known = sorted(summary["cell_type"].unique())
+            raise ValueError(f"No cell type {cell_type!r} in the result; it has {known}.")
+        return int(rows.loc[rows["expl_var_head"].idxmax(), "head"])
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """Return the long table (see :attr:`table`).
+
+        Returns
+        -------
+        Columns ``head``, ``cell_type``, ``gene``, ``expl_var_head_gene``, ``expl_var_head``,
+        ``p_value_head``, ``p_value_adj_head``, ``n_cells``.
+        """
+        return self.table[_COLUMNS].copy()
+
+    def _parameters(self) -> dict[str, Any]:
+        return {
+            "alpha": self.alpha,
+            "n_permutations": self.n_permutations,
+            "seed": self.seed,
+            "cells": self.cells,
+        }
+
+    @classmethod
+    def _from_table(cls, table: pd.DataFrame, parameters: dict[str, Any]) -> ExplainedVariance:
+        table = table.assign(
+            cell_type=table["cell_type"].astype(str), gene=table["gene"].astype(str)
+        )
+        return cls(table=table[_COLUMNS], **parameters)
+
+    def plot_barplot(self, ax: Axes | None = None) -> Axes:
+        """Bar per head and cell type: the share of the type's expression the head explains.
+
+        Parameters
+        ----------
+        ax
+            Axes to draw into (a new figure when ``None``).
+
+        Returns
+        -------
+        The Axes; pairs with an adjusted p-value below ``alpha`` are starred.
+        """
+        from lucidvi.pl import explained_variance_bars
+
+        return explained_variance_bars(self, ax=ax)
+
+    def plot_gene_heatmap(
+        self,
+        cell_types: Sequence[str] | None = None,
+        n_top_genes: int = 20,
+        ax: Axes | None = None,
+    ) -> Axes:
+        """Heatmap of the genes each significant (head, cell type) pair explains best.
+
+        Parameters
+        ----------
+        cell_types
+            Receiver types to show (default: those with a significant head, else all).
+        n_top_genes
+            Genes per pair; the columns are their union.
+        ax
+            Axes to draw into (a new figure when ``None``).
+
+        Returns
+        -------
+        The Axes.
+        """
+        from lucidvi.pl import explained_variance_heatmap
+
+        return explained_variance_heatmap(self, cell_types, n_top_genes, ax=ax)
+
+    def _figures(self) -> Iterator[tuple[str, Axes]]:
+        yield "barplot", self.plot_barplot()
+        yield "gene_heatmap", self.plot_gene_heatmap()
+
+
+def _unit_variance_weights(values: np.ndarray) -> np.ndarray:
+    """One over each column's standard deviation (0 for constant columns)."""
+    sd = values.std(axis=0)
+    return np.where(sd > 0, 1.0 / np.where(sd > 0, sd, 1.0), 0.0)

@@ -1,0 +1,300 @@
+"""Over what distance each head lets a sender type reach a receiver type, from the learned decay."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import torch
+from anndata import AnnData
+from scvi import REGISTRY_KEYS
+
+from ._interaction_inputs import cell_types, evaluation_cells
+from ._result import TableResult
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+    from matplotlib.axes import Axes
+
+    from lucidvi.model import InteractionVI
+
+_QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
+_COLUMNS = [
+    "head",
+    "sender_type",
+    "receiver_type",
+    "length_scale",
+    "ci_low",
+    "ci_high",
+    "q10",
+    "q25",
+    "q75",
+    "q90",
+    "weight_at_zero",
+    "head_effect",
+    "importance",
+    "n_senders",
+    "niche_kept",
+]
+_MAX_ENTRIES = 1 << 24
+
+
+@dataclass(frozen=True, eq=False)
+class LengthScales(TableResult):
+    """Distance at which a head stops attending to a sender, per head and cell-type pair.
+
+    Attributes
+    ----------
+    table
+        One row per head, sender type and receiver type: ``length_scale`` (median over the
+        sender cells of the distance at which a receiver's attention to a lone such sender
+        drops below ``threshold``), its bootstrap interval (``ci_low``, ``ci_high``), the
+        spread over sender cells (quantiles ``q10`` ... ``q90``), ``weight_at_zero``
+        (median attention to a lone sender next to the receiver), ``head_effect`` (size of the
+        head's niche term on the receiver type at full attention, 0 for types without niche),
+        ``importance`` (``weight_at_zero * head_effect``), ``n_senders`` and ``niche_kept``.
+    threshold
+        Attention weight defining the length scale.
+    confidence
+        Level of the bootstrap intervals.
+    n_bootstrap
+        Bootstrap resamples of the sender cells.
+    cells
+        Which cells provided the senders.
+    """
+
+    table: pd.DataFrame
+    threshold: float
+    confidence: float
+    n_bootstrap: int
+    cells: str
+
+    @classmethod
+    def compute(
+        cls,
+        model: InteractionVI,
+        adata: AnnData | None = None,
+        indices: Sequence[int] | None = None,
+        threshold: float = 0.5,
+        n_bootstrap: int = 200,
+        confidence: float = 0.95,
+        seed: int | None = None,
+    ) -> LengthScales:
+        r"""Read each head's reach off its learned distance decay.
+
+        A receiver of type :math:`t` with a single neighbour :math:`j` at distance :math:`d`
+        gives it, in head :math:`h`, the weight :math:`\sigma(s_{htj} - \lambda_h d / \ell)`
+        against the null slot (:meth:`~lucidvi.nn.NeighborhoodAttention.scores_over_null`),
+        with :math:`s_{htj}` the sender's score at distance 0, :math:`\lambda_h` the head's
+        decay rate and :math:`\ell` the distance unit. The weight falls below ``threshold``
+        :math:`\tau` at
+
+        .. math:: d^*_{htj} = \ell\, \frac{s_{htj} - \mathrm{logit}(\tau)}{\lambda_h}
+
+        (0 when it is below :math:`\tau` even next to the receiver). With the default
+        :math:`\tau = 0.5`, :math:`d^*` is where the sender stops outweighing attending to no
+        neighbour. Its median over the sender type's cells is the length scale, with a
+        percentile bootstrap interval over those cells. Receivers attend to several
+        neighbours at once, so this is the reach of one sender, not a cut-off on a tissue.
+
+        Parameters
+        ----------
+        model
+            A trained :class:`~lucidvi.model.InteractionVI` with heads.
+        adata
+            Registered data; the training data when ``None``.
+        indices
+            Cells providing the senders (default: held-out cells of the training data, all
+            cells of other data).
+        threshold
+            Attention weight :math:`\tau` in (0, 1).
+        n_bootstrap
+            Bootstrap resamples (0: no intervals).
+        confidence
+            Level of the intervals.
+        seed
+            Seed of the bootstrap.
+
+        Returns
+        -------
+        The result.
+        """
+        if not 0 < threshold < 1 or not 0 < confidence < 1 or n_bootstrap < 0:
+            raise ValueError("threshold and confidence must lie in (0, 1), n_bootstrap >= 0.")
+        adata, cells, description = evaluation_cells(model, adata, indices)
+        module = model.module
+        reach = _reach(model, adata, cells, threshold)  # (heads, receivers, senders)
+        senders = cell_types(model, adata, cells)
+        effect = _head_effects(model)  # (heads, receiver types)
+        rng = np.random.default_rng(seed)
+        frames = []
+        for sender_type in model.labels:
+            columns = np.flatnonzero(senders == sender_type)
+            if len(columns) == 0:
+                continue
+            distances = reach["distance"][:, :, columns]
+            quantiles = np.quantile(distances, _QUANTILES, axis=-1)
+            low, high = _bootstrap(distances, n_bootstrap, confidence, rng)
+            weight = np.median(reach["weight"][:, :, columns], axis=-1)
+            heads, receivers = np.meshgrid(
+                np.arange(module.n_heads), np.arange(len(model.labels)), indexing="ij"
+            )
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "head": heads.ravel(),
+                        "sender_type": sender_type,
+                        "receiver_type": np.asarray(model.labels, dtype=object)[receivers.ravel()],
+                        "length_scale": quantiles[2].ravel(),
+                        "ci_low": low.ravel(),
+                        "ci_high": high.ravel(),
+                        "q10": quantiles[0].ravel(),
+                        "q25": quantiles[1].ravel(),
+                        "q75": quantiles[3].ravel(),
+                        "q90": quantiles[4].ravel(),
+                        "weight_at_zero": weight.ravel(),
+                        "head_effect": effect.ravel(),
+                        "importance": (weight * effect).ravel(),
+                        "n_senders": len(columns),
+                        "niche_kept": (effect > 0).ravel(),
+                    }
+                )
+            )
+        table = pd.concat(frames, ignore_index=True)
+        return cls(table, float(threshold), float(confidence), int(n_bootstrap), description)
+
+    def for_pair(self, sender_type: str, receiver_type: str) -> pd.Series:
+        """Return the row of the head that matters most for a (sender, receiver) pair.
+
+        Parameters
+        ----------
+        sender_type
+            Sender type.
+        receiver_type
+            Receiver type.
+
+        Returns
+        -------
+        The row (of :attr:`table`) with the largest ``importance``.
+        """
+        rows = self.table[
+            (self.table["sender_type"] == str(sender_type))
+            & (self.table["receiver_type"] == str(receiver_type))
+        ]
+        if rows.empty:
+            raise ValueError(f"No pair ({sender_type!r}, {receiver_type!r}) in the result.")
+        return rows.loc[rows["importance"].idxmax()]
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """Return the table (see :attr:`table`).
+
+        Returns
+        -------
+        Columns ``head``, ``sender_type``, ``receiver_type``, ``length_scale``, ``ci_low``,
+        ``ci_high``, ``q10``, ``q25``, ``q75``, ``q90``, ``weight_at_zero``, ``head_effect``,
+        ``importance``, ``n_senders``, ``niche_kept``.
+        """
+        return self.table.copy()
+
+    def _parameters(self) -> dict[str, Any]:
+        return {
+            "threshold": self.threshold,
+            "confidence": self.confidence,
+            "n_bootstrap": self.n_bootstrap,
+            "cells": self.cells,
+        }
+
+    @classmethod
+    def _from_table(cls, table: pd.DataFrame, parameters: dict[str, Any]) -> LengthScales:
+        for column in ("sender_type", "receiver_type"):
+            table[column] = table[column].astype(str)
+        table["niche_kept"] = table["niche_kept"].astype(bool)
+        return cls(table=table[_COLUMNS], **parameters)
+
+    def plot_distribution(self, n_pairs: int = 10, ax: Axes | None = None) -> Axes:
+        """Spread of the length scale over sender cells for the most important pairs.
+
+        Parameters
+        ----------
+        n_pairs
+            Pairs shown (the most important, each with its most important head).
+        ax
+            Axes to draw into (a new figure when ``None``).
+
+        Returns
+        -------
+        The Axes: per pair, a box from ``q25`` to ``q75``, whiskers ``q10``-``q90``, the
+        median and its bootstrap interval.
+        """
+        from lucidvi.pl import length_scale_distribution
+
+        return length_scale_distribution(self, n_pairs, ax=ax)
+
+    def _figures(self) -> Iterator[tuple[str, Axes]]:
+        yield "distribution", self.plot_distribution()
+
+
+@torch.inference_mode()
+def _reach(model: InteractionVI, adata: AnnData, cells: np.ndarray, threshold: float) -> dict:
+    """Per head, receiver type and sender cell: lone-sender weight at 0 and reach ``d*``."""
+    module = model.module
+    manager = model.get_anndata_manager(adata, required=True)
+    matrix = manager.get_from_registry(REGISTRY_KEYS.X_KEY)
+    codes = np.asarray(manager.get_from_registry(REGISTRY_KEYS.LABELS_KEY)).ravel()
+    device = module.label_profile.weight.device
+    receivers = torch.arange(len(model.labels), device=device)
+    attention = module.attention
+    decay = attention.decay.cpu().numpy().astype(np.float64)
+    unit = float(attention.distance_unit)
+    scores = []
+    for start in range(0, len(cells), 1024):
+        rows = cells[start : start + 1024]
+        x = matrix[rows]
+        x = torch.as_tensor(
+            np.asarray(x.toarray() if hasattr(x, "toarray") else x), dtype=torch.float32
+        ).to(device)
+        labels = torch.as_tensor(codes[rows], device=device).long()
+        embedding = module.sender_embedding(x, labels)
+        scores.append(attention.scores_over_null(receivers, embedding).cpu().numpy())
+    score = np.concatenate(scores, axis=-1).astype(np.float64).transpose(1, 0, 2)  # (h, t, s)
+    margin = score - math.log(threshold / (1 - threshold))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        distance = unit * margin / decay[:, None, None]
+    distance = np.where(margin <= 0, 0.0, np.where(decay[:, None, None] > 0, distance, np.inf))
+    return {"distance": distance, "weight": 1.0 / (1.0 + np.exp(-score))}
+
+
+@torch.inference_mode()
+def _head_effects(model: InteractionVI) -> np.ndarray:
+    """Size of each head's niche term on each receiver type at full attention to neighbours."""
+    module = model.module
+    attention = module.attention
+    if attention.value_source == "constant":
+        values = attention.constant_values
+    else:  # sender values differ per sender: the typical size, from the values' bias
+        values = attention.values.bias.view(module.n_heads, -1)
+    effect = torch.einsum("hd,hdg->hg", values, module.niche_decoder)
+    size = torch.linalg.vector_norm(effect, dim=-1)
+    return np.outer(size.cpu().numpy(), module.niche_scale.cpu().numpy()).astype(np.float64)
+
+
+def _bootstrap(
+    distances: np.ndarray, n_bootstrap: int, confidence: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile interval of the median over the last axis, resampling it."""
+    if n_bootstrap == 0:
+        nothing = np.full(distances.shape[:-1], np.nan)
+        return nothing, nothing
+    n = distances.shape[-1]
+    chunk = max(1, _MAX_ENTRIES // max(distances.size, 1))
+    medians = []
+    for start in range(0, n_bootstrap, chunk):
+        draws = rng.integers(0, n, size=(min(chunk, n_bootstrap - start), n))
+        medians.append(np.median(distances[..., draws], axis=-1))  # (h, t, b)
+    medians = np.concatenate(medians, axis=-1)
+    tail = (1 - confidence) / 2
+    return np.quantile(medians, tail, axis=-1), np.quantile(medians, 1 - tail, axis=-1)

@@ -1,0 +1,109 @@
+"""Plots of the cell-type interactions found by neighbour ablation: matrix and directed graph."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.patches import FancyArrowPatch
+
+from ._heatmap import labelled_heatmap
+from ._style import plot_style
+
+if TYPE_CHECKING:
+    from lucidvi.interpretation import NeighborAblation
+
+
+def interaction_heatmap(result: NeighborAblation, ax: Axes | None = None, cmap="Purples") -> Axes:
+    """Heatmap of significant genes per sender type (rows) and receiver type (columns).
+
+    Parameters
+    ----------
+    result
+        A :class:`~lucidvi.interpretation.NeighborAblation`.
+    ax
+        Axes to draw into (a new figure when ``None``).
+    cmap
+        Colour map.
+
+    Returns
+    -------
+    The Axes, with the counts written in the cells.
+    """
+    matrix = result.interaction_matrix()
+    values = matrix.to_numpy()
+    with plot_style({"font.size": 7}):
+        ax = labelled_heatmap(matrix, ax, cmap, "significant genes")
+        top = values.max() if values.size else 0
+        for (row, column), value in np.ndenumerate(values):
+            if value:
+                color = "white" if value > top / 2 else "black"
+                ax.text(column, row, str(value), ha="center", va="center", color=color)
+        ax.set(xlabel="receiver type", ylabel="masked sender type")
+        ax.set_title(f"Genes the senders significantly help predict ({result.cells})")
+    return ax
+
+
+def interaction_graph(result: NeighborAblation, min_genes: int = 1, ax: Axes | None = None) -> Axes:
+    """Directed graph of sender -> receiver interactions, cell types on a circle.
+
+    Parameters
+    ----------
+    result
+        A :class:`~lucidvi.interpretation.NeighborAblation`.
+    min_genes
+        Draw pairs with at least this many significant genes.
+    ax
+        Axes to draw into (a new figure when ``None``).
+
+    Returns
+    -------
+    The Axes; arrow width grows with the number of significant genes (labelled on the arrow).
+    """
+    matrix = result.interaction_matrix()
+    types = list(dict.fromkeys([*matrix.index, *matrix.columns]))
+    angle = 2 * np.pi * np.arange(len(types)) / max(len(types), 1)
+    position = {t: (np.cos(a), np.sin(a)) for t, a in zip(types, angle, strict=True)}
+    edges = [
+        (sender, receiver, int(matrix.loc[sender, receiver]))
+        for sender in matrix.index
+        for receiver in matrix.columns
+        if matrix.loc[sender, receiver] >= max(min_genes, 1)
+    ]
+    widest = max((n for *_, n in edges), default=1)
+    with plot_style({"font.size": 7}):
+        if ax is None:
+            _, ax = plt.subplots(figsize=(4.8, 4.8))
+        for t, (x, y) in position.items():
+            ax.scatter([x], [y], s=120, color="lightgray", edgecolor="black", zorder=3)
+            ax.annotate(t, (1.15 * x, 1.15 * y), ha="center", va="center")
+        for sender, receiver, n in edges:
+            start, end = position[sender], position[receiver]
+            style = "arc3,rad=0.6" if sender == receiver else "arc3,rad=0.15"
+            if sender == receiver:
+                end = (start[0] * 1.001 + 0.05, start[1] * 1.001 + 0.05)
+            arrow = FancyArrowPatch(
+                start,
+                end,
+                connectionstyle=style,
+                arrowstyle="-|>",
+                mutation_scale=10,
+                linewidth=0.5 + 3.5 * n / widest,
+                color="tab:purple",
+                shrinkA=8,
+                shrinkB=8,
+                zorder=2,
+            )
+            ax.add_patch(arrow)
+            middle = (0.5 * (start[0] + end[0]), 0.5 * (start[1] + end[1]))
+            ax.annotate(str(n), middle, ha="center", va="center", color="tab:purple")
+        ax.set_xlim(-1.45, 1.45)
+        ax.set_ylim(-1.45, 1.45)
+        ax.set_aspect("equal")
+        ax.set_axis_off()
+        ax.set_title("Interactions (significant genes, sender -> receiver)")
+        if not edges:
+            ax.text(0.5, 0.5, "no significant interaction", ha="center", transform=ax.transAxes)
+    return ax
