@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import scvi
-from interactionvi import PAIRS, _registered, _split
+from interactionvi import PAIRS, _registered, _split, add_planted_arguments
 from scipy.stats import kstest, ttest_ind
 from sklearn.metrics import average_precision_score
 
@@ -186,13 +186,7 @@ def _amici(args, adata) -> dict | None:
 def main() -> None:
     """Run the planted and null comparisons, and AMICI's timings when asked."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--n-cells", type=int, default=6000)
-    parser.add_argument("--epochs", type=int, default=40)
-    parser.add_argument("--n-heads", type=int, default=8)
-    parser.add_argument("--n-neighbors", type=int, default=30)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--amici-python", help="Python of an environment with amici-st")
-    parser.add_argument("--seed", type=int, default=0)
+    add_planted_arguments(parser)
     parser.add_argument("--no-null", action="store_true", help="skip the null data")
     args = parser.parse_args()
     adata = lucidvi.data.simulate_spatial_niches(

@@ -198,18 +198,23 @@ def _throughput(args) -> None:
         print("AMICI not run (pass --amici-python with an environment that has amici-st).")
 
 
-def main() -> None:
-    """Run the planted-truth comparison and the throughput measurements."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def add_planted_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options shared by the planted-niche benchmarks: data, model, AMICI's Python, seed."""
     parser.add_argument("--n-cells", type=int, default=6000)
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--n-heads", type=int, default=8)
     parser.add_argument("--n-neighbors", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--scale", type=int, nargs="*", default=[6000, 60000])
-    parser.add_argument("--scale-epochs", type=int, default=1)
     parser.add_argument("--amici-python", help="Python of an environment with amici-st")
     parser.add_argument("--seed", type=int, default=0)
+
+
+def main() -> None:
+    """Run the planted-truth comparison and the throughput measurements."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_planted_arguments(parser)
+    parser.add_argument("--scale", type=int, nargs="*", default=[6000, 60000])
+    parser.add_argument("--scale-epochs", type=int, default=1)
     parser.add_argument("--no-cycif", action="store_true", help="skip the real CyCIF tissue")
     args = parser.parse_args()
     _planted(args)
