@@ -27,6 +27,8 @@ def test_demo_quick_writes_report_and_figures(tmp_path):
         "mixture_markers.csv",
         "panel_information.png",
         "spatial_niches.png",
+        "spatial_interpretation.png",
+        "interactions.csv",
         "niche_calibration.csv",
     ):
         assert (tmp_path / name).stat().st_size > 0, name

@@ -11,6 +11,7 @@ import pandas as pd
 
 from lucidvi._report import markdown_table, save_figure
 from lucidvi.data import cbmc, simulate_spatial_niches
+from lucidvi.interpretation import ExplainedVariance, NeighborAblation
 from lucidvi.model import InteractionVI
 
 PAIRS = [("B", "CD14+ Mono", 15.0), ("NK", "CD4 T", 12.0), ("CD16+ Mono", "CD8 T", 20.0)]
@@ -82,7 +83,16 @@ def spatial_interactions(out: Path, quick: bool, seed: int) -> str:
     attention = model.get_attention(indices=receivers) if kept else None
     if attention is not None:
         summary = summary.join(_top_senders(attention).set_index("cell_type"))
-    summary = summary.reset_index().fillna({"top sender": ""})
+    explained = ExplainedVariance.compute(model, indices=test, seed=seed)
+    ablation = NeighborAblation.compute(model, indices=test)
+    matrix = ablation.interaction_matrix()
+    matrix.to_csv(out / "interactions.csv")
+    summary["sender with most genes"] = matrix.idxmax().where(matrix.max() > 0, "")
+    summary["significant genes"] = matrix.max()
+    summary = summary.reset_index().fillna(
+        {"top sender": "", "sender with most genes": "", "significant genes": 0}
+    )
+    summary["significant genes"] = summary["significant genes"].astype(int)
     summary["nats per cell"] = summary["nats per cell"].astype(float).round(3)
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
@@ -104,6 +114,11 @@ def spatial_interactions(out: Path, quick: bool, seed: int) -> str:
         ax.set(aspect="equal", xticks=[], yticks=[])
     fig.tight_layout()
     figure_png = save_figure(fig, out / "spatial_niches.png")
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4.8))
+    explained.plot_barplot(ax=axes[0])
+    ablation.plot_graph(ax=axes[1])
+    fig.tight_layout()
+    interpretation_png = save_figure(fig, out / "spatial_interpretation.png")
 
     pairs = "; ".join(f"{s} -> {r} within {d:g}" for s, r, d in PAIRS)
     return f"""## Spatial interactions: which neighbours change a cell's expression?
@@ -115,10 +130,18 @@ its sender copies a real cell of one sub-state of its type, otherwise of the oth
 cell-type baseline (no heads) train on the same 60% of cells; 20% calibrate each receiver type's
 niche (kept only with a significant held-out gain) and 20% are the test. Below: the test
 log-likelihood gain over the baseline per cell type, the calibration
-(`niche_calibration.csv`) and, for kept types, the sender type with the most value-weighted
-attention per neighbour.
+(`niche_calibration.csv`), for kept types the sender type with the most value-weighted
+attention per neighbour, and, from `NeighborAblation` on the test cells, the sender type whose
+masking most often makes a gene significantly worse predicted (`interactions.csv`: significant
+genes per sender and receiver type).
 
 {markdown_table(summary)}
 
 ![spatial niches]({figure_png})
+
+On the test cells, `ExplainedVariance` (left: the share of each receiver type's expression each
+head explains; a star marks a significant permutation test after Benjamini-Hochberg) and
+`NeighborAblation` (right: an arrow per sender -> receiver pair with significant genes):
+
+![spatial interpretation]({interpretation_png})
 """
