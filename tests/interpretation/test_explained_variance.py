@@ -81,7 +81,6 @@ def test_model_trained_on_every_cell_needs_indices():
     assert result.cells == f"{adata.n_obs} given cells"
 
 
-@pytest.mark.slow
 def test_permutation_test_is_calibrated_on_null_data_held_out():
     """No interactions: a niche left uncalibrated still shows nothing on held-out cells.
 
