@@ -54,8 +54,10 @@ class LengthScales(TableResult):
         sender cells of the distance at which a receiver's attention to a lone such sender
         drops below ``threshold``), its bootstrap interval (``ci_low``, ``ci_high``), the
         spread over sender cells (quantiles ``q10`` ... ``q90``), ``weight_at_zero``
-        (median attention to a lone sender next to the receiver), ``head_effect`` (size of the
-        head's niche term on the receiver type at full attention, 0 for types without niche),
+        (median attention to a lone sender next to the receiver), ``head_effect`` (size, as the
+        Euclidean norm over genes on the linear-predictor scale, of the niche term a sender of
+        the type gives the receiver type through the head at full attention, mean over the
+        sender cells; 0 for receiver types without niche),
         ``importance`` (``weight_at_zero * head_effect``), ``n_senders`` and ``niche_kept``.
     threshold
         Attention weight defining the length scale.
@@ -129,7 +131,7 @@ class LengthScales(TableResult):
         module = model.module
         reach = _reach(model, adata, cells, threshold)  # (heads, receivers, senders)
         senders = cell_types(model, adata, cells)
-        effect = _head_effects(model)  # (heads, receiver types)
+        niche_scale = module.niche_scale.cpu().numpy().astype(np.float64)
         rng = np.random.default_rng(seed)
         frames = []
         for sender_type in model.labels:
@@ -140,6 +142,8 @@ class LengthScales(TableResult):
             quantiles = np.quantile(distances, _QUANTILES, axis=-1)
             low, high = _bootstrap(distances, n_bootstrap, confidence, rng)
             weight = np.median(reach["weight"][:, :, columns], axis=-1)
+            value_size = reach["value_size"][:, columns].mean(axis=-1)
+            effect = np.outer(value_size, niche_scale)  # (heads, receiver types)
             heads, receivers = np.meshgrid(
                 np.arange(module.n_heads), np.arange(len(model.labels)), indexing="ij"
             )
@@ -250,7 +254,7 @@ def _reach(model: InteractionVI, adata: AnnData, cells: np.ndarray, threshold: f
     attention = module.attention
     decay = attention.decay.cpu().numpy().astype(np.float64)
     unit = float(attention.distance_unit)
-    scores = []
+    scores, sizes = [], []
     for start in range(0, len(cells), 1024):
         rows = cells[start : start + 1024]
         x = matrix[rows]
@@ -260,26 +264,20 @@ def _reach(model: InteractionVI, adata: AnnData, cells: np.ndarray, threshold: f
         labels = torch.as_tensor(codes[rows], device=device).long()
         embedding = module.sender_embedding(x, labels)
         scores.append(attention.scores_over_null(receivers, embedding).cpu().numpy())
+        effect = torch.einsum(
+            "shd,hdg->shg", attention.sender_values(embedding), module.niche_decoder
+        )
+        sizes.append(torch.linalg.vector_norm(effect, dim=-1).T.cpu().numpy())
     score = np.concatenate(scores, axis=-1).astype(np.float64).transpose(1, 0, 2)  # (h, t, s)
     margin = score - math.log(threshold / (1 - threshold))
     with np.errstate(divide="ignore", invalid="ignore"):
         distance = unit * margin / decay[:, None, None]
     distance = np.where(margin <= 0, 0.0, np.where(decay[:, None, None] > 0, distance, np.inf))
-    return {"distance": distance, "weight": 1.0 / (1.0 + np.exp(-score))}
-
-
-@torch.inference_mode()
-def _head_effects(model: InteractionVI) -> np.ndarray:
-    """Size of each head's niche term on each receiver type at full attention to neighbours."""
-    module = model.module
-    attention = module.attention
-    if attention.value_source == "constant":
-        values = attention.constant_values
-    else:  # sender values differ per sender: the typical size, from the values' bias
-        values = attention.values.bias.view(module.n_heads, -1)
-    effect = torch.einsum("hd,hdg->hg", values, module.niche_decoder)
-    size = torch.linalg.vector_norm(effect, dim=-1)
-    return np.outer(size.cpu().numpy(), module.niche_scale.cpu().numpy()).astype(np.float64)
+    return {
+        "distance": distance,
+        "weight": 1.0 / (1.0 + np.exp(-score)),
+        "value_size": np.concatenate(sizes, axis=-1).astype(np.float64),  # (h, s)
+    }
 
 
 def _bootstrap(

@@ -82,6 +82,15 @@ class NeighborhoodAttention(nn.Module):
         scale = 1.0 / math.sqrt(self.head_dim)
         return torch.einsum("rhd,hd->rh", queries, self.null_keys) * scale + self.null_bias
 
+    def sender_values(self, sender_embedding: torch.Tensor) -> torch.Tensor:
+        """Each sender's value in every head, shape ``(n_senders, n_heads, head_dim)``.
+
+        The same learned vector for every sender with ``values="constant"``.
+        """
+        if self.value_source == "sender":
+            return self.values(sender_embedding).view(-1, self.n_heads, self.head_dim)
+        return self.constant_values.expand(len(sender_embedding), -1, -1)
+
     def scores_over_null(
         self, receiver_labels: torch.Tensor, sender_embedding: torch.Tensor
     ) -> torch.Tensor:
@@ -148,10 +157,7 @@ class NeighborhoodAttention(nn.Module):
         shape = (-1, self.n_heads, self.head_dim)
         queries = self.queries(receiver_labels).view(shape)
         keys = self.keys(sender_embedding).view(shape)
-        if self.value_source == "sender":
-            values = self.values(sender_embedding).view(shape)
-        else:
-            values = self.constant_values.expand(len(sender_embedding), -1, -1)
+        values = self.sender_values(sender_embedding)
         present = neighbor_slot >= 0
         if sender_keep is not None:
             present = present & sender_keep[neighbor_slot.clamp(min=0)]
