@@ -48,7 +48,7 @@ def test_explained_variance_matches_the_model_predictions(spatial_model, result)
     rows = cells[types == "CD14+ Mono"]
     adata = spatial_model.adata
     observed = observed_expression(spatial_model, adata, rows)
-    baseline = predicted_expression(spatial_model, adata, rows, "intrinsic")
+    baseline = predicted_expression(spatial_model, adata, rows, "total", heads=[])
     head = predicted_expression(spatial_model, adata, rows, "total", heads=[2])
     residual = observed - baseline
     expected = 1 - (residual - (head - baseline)).var(0) / residual.var(0)

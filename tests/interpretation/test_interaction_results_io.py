@@ -1,5 +1,6 @@
 """Saving, loading and W&B logging of the InteractionVI results."""
 
+import dataclasses
 import glob
 import os
 
@@ -61,3 +62,12 @@ def test_log_to_wandb_offline(results, name, tmp_path, monkeypatch):
     assert len(glob.glob(os.path.join(media, "table", name, "*.table.json"))) == 1
     assert len(glob.glob(os.path.join(media, "images", name, "*.png"))) == FIGURES[name]
     assert matplotlib.pyplot.get_fignums() == []
+
+
+def test_csv_keeps_names_that_look_like_numbers(results, tmp_path):
+    result = results["NeighborAblation"]
+    table = result.table.assign(receiver_type="01", gene="1e3")
+    renamed = dataclasses.replace(result, table=table)
+    loaded = type(result).load(renamed.save(tmp_path / "numbers.csv"))
+    assert set(loaded.table["receiver_type"]) == {"01"}
+    assert set(loaded.table["gene"]) == {"1e3"}

@@ -71,3 +71,22 @@ def test_permutations_are_permutations_and_shapes_are_checked():
     np.testing.assert_array_equal(permutations, random_permutations(7, 5, seed=0))
     with pytest.raises(ValueError, match="permutations must have shape"):
         permutation_p_value(np.zeros((6, 2)), np.zeros((6, 2)), permutations)
+
+
+def test_more_cells_than_permutations_gives_the_same_p_value():
+    # the direct cross terms (cells > permutations) against the plain loop
+    rng = np.random.default_rng(5)
+    effect = rng.normal(size=(80, 1)) * rng.normal(size=(1, 4))
+    residual = 0.2 * effect + rng.normal(size=(80, 4))
+    permutations = random_permutations(80, 39, seed=1)
+    assert permutation_p_value(residual, effect, permutations) == _plain_p_value(
+        residual, effect, permutations
+    )
+
+
+def test_permutations_within_groups_never_mix_them():
+    groups = np.array(["a", "b", "a", "c", "b", "a", "c"])
+    permutations = random_permutations(7, 50, seed=2, groups=groups)
+    assert all(sorted(p) == list(range(7)) for p in permutations)
+    np.testing.assert_array_equal(groups[permutations], np.tile(groups, (50, 1)))
+    assert len({tuple(p) for p in permutations}) > 1

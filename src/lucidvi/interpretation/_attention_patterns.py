@@ -56,6 +56,8 @@ class AttentionPatterns(TableResult):
         Which receivers the result was computed on.
     """
 
+    _text_columns = ("level", "receiver_type", "sender_type")
+
     table: pd.DataFrame
     cells: str
 

@@ -14,6 +14,7 @@ from scipy.stats import false_discovery_control
 from scvi.utils import track
 
 from ._interaction_inputs import (
+    batch_codes,
     cell_types,
     evaluation_cells,
     observed_expression,
@@ -65,6 +66,8 @@ class ExplainedVariance(TableResult):
         Which cells the result was computed on.
     """
 
+    _text_columns = ("cell_type", "gene")
+
     table: pd.DataFrame
     alpha: float
     n_permutations: int
@@ -87,14 +90,16 @@ class ExplainedVariance(TableResult):
         r"""Explain each receiver type's expression by one head at a time and test it.
 
         For head ``h`` and cell type ``t``, the model predicts the type's cells with ``h``
-        kept and every other head ablated. With ``r`` the expression minus the intrinsic
-        prediction (type and batch alone) and ``e`` the head's prediction minus the same,
+        kept and every other head ablated. With ``r`` the expression minus the prediction
+        with every head ablated (type, batch and the calibrated niche centre) and ``e`` the
+        head's prediction minus the same (the head's own contribution),
         gene ``g`` has explained variance ``1 - Var(r_g - e_g) / Var(r_g)`` (0 for genes
         without variance; with one batch, ``Var(r_g)`` is the gene's variance within the
         type), and the head's ``expl_var_head`` is the mean over the genes with variance.
         Expression is in counts per 10,000 for ``"nb"`` models, as given for ``"gaussian"``.
 
-        The permutation test shuffles the head's effects ``e`` across the type's cells: the
+        The permutation test shuffles the head's effects ``e`` across the type's cells (within
+        each batch, so batch offsets are never exchanged): the
         p-value is ``(1 + #{permuted MSE <= observed MSE}) / (1 + n_permutations)``, the MSE
         of ``r - e`` with every gene scaled to unit variance. Only a cross term of the MSE
         changes with the permutation, so all permutations cost one gather each
@@ -104,7 +109,9 @@ class ExplainedVariance(TableResult):
         **Held-out cells by default.** A niche model fits the neighbourhoods of the cells it
         trained on, so on those cells heads look significant even on data without
         interactions. Unless ``adata``/``indices`` say otherwise, the result uses the cells
-        of the training data that the model did not train on.
+        of the training data that the model did not train on (the validation cells, which
+        also chose which types keep a niche; pass a separate test split as ``indices`` for a
+        strict test).
 
         Parameters
         ----------
@@ -156,20 +163,18 @@ class ExplainedVariance(TableResult):
         if not run_permutation_test:
             n_permutations = 0
         elif n_permutations is None:
-            n_tested = max(1, int(np.sum(counts >= min_cells)))
+            n_tested = max(1, int(np.sum(counts >= max(min_cells, _MIN_CELLS))))
             n_permutations = math.ceil(n_heads * n_tested / alpha)
         elif n_permutations < 1:
             raise ValueError(f"n_permutations must be >= 1, got {n_permutations}.")
         observed = observed_expression(model, adata, cells)
-        baseline = predicted_expression(model, adata, cells, "intrinsic", batch_size)
+        baseline = predicted_expression(model, adata, cells, "total", batch_size, heads=[])
         residual = observed - baseline
+        batches = batch_codes(model, adata, cells)
         members = {t: np.flatnonzero(types == t) for t in tested}
-        permutations = {
-            t: random_permutations(len(rows), n_permutations, None if seed is None else seed + i)
-            for i, (t, rows) in enumerate(members.items())
-            if n_permutations and len(rows) >= min_cells
-        }
-        scales = {t: _unit_variance_weights(residual[members[t]]) for t in permutations}
+        seeds = {t: None if seed is None else seed + i for i, t in enumerate(members)}
+        permuted = [t for t, rows in members.items() if n_permutations and len(rows) >= min_cells]
+        scales = {t: _unit_variance_weights(residual[members[t]]) for t in permuted}
         genes = np.asarray(adata.var_names, dtype=object)
         frames = []
         for head in track(range(n_heads), description="Heads", disable=n_heads < 2):
@@ -178,9 +183,12 @@ class ExplainedVariance(TableResult):
             for t, rows in members.items():
                 per_gene, overall = explained_variance(residual[rows], effect[rows])
                 p_value = np.nan
-                if t in permutations:
+                if t in scales:  # the same permutations for every head (drawn again: memory)
+                    permutations = random_permutations(
+                        len(rows), n_permutations, seeds[t], groups=batches[rows]
+                    )
                     p_value = permutation_p_value(
-                        residual[rows] * scales[t], effect[rows] * scales[t], permutations[t]
+                        residual[rows] * scales[t], effect[rows] * scales[t], permutations
                     )
                 frames.append((head, t, per_gene, overall, p_value, len(rows)))
         p_values = np.array([f[4] for f in frames])

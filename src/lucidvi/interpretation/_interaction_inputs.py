@@ -23,7 +23,10 @@ def evaluation_cells(
     A model fits the cells it trained on better than new ones (a flexible niche model can
     memorise their neighbourhoods), so statistics on them are biased. By default a result uses
     the cells of the training data the model did not train on (its validation cells and any
-    cells outside the split), or every cell of other data.
+    cells outside the split), or every cell of other data. The validation cells also decided
+    early stopping and which receiver types keep a niche, so tests on them are slightly
+    optimistic; for a strict test, train with a test split (``datasplitter_kwargs=
+    {"external_indexing": [train, validation, test]}``) and pass ``indices=test``.
 
     Parameters
     ----------
@@ -50,6 +53,8 @@ def evaluation_cells(
     training_data = adata is None or adata is model.adata
     adata = model._validate_anndata(adata)
     if indices is not None:
+        if np.asarray(indices).dtype == bool:
+            raise ValueError("indices must be row numbers, not a mask: use numpy.flatnonzero.")
         cells = np.asarray(indices, dtype=np.int64)
         if cells.size == 0 or cells.min() < 0 or cells.max() >= adata.n_obs:
             raise ValueError(f"indices must be non-empty rows in 0..{adata.n_obs - 1}.")
@@ -73,6 +78,12 @@ def cell_types(model: InteractionVI, adata: AnnData, cells: np.ndarray) -> np.nd
     manager = model.get_anndata_manager(adata, required=True)
     codes = np.asarray(manager.get_from_registry(REGISTRY_KEYS.LABELS_KEY)).ravel()
     return np.asarray(model.labels, dtype=object)[codes[cells]]
+
+
+def batch_codes(model: InteractionVI, adata: AnnData, cells: np.ndarray) -> np.ndarray:
+    """Batch code of each of ``cells`` (all 0 without a batch key)."""
+    manager = model.get_anndata_manager(adata, required=True)
+    return np.asarray(manager.get_from_registry(REGISTRY_KEYS.BATCH_KEY)).ravel()[cells]
 
 
 def observed_expression(model: InteractionVI, adata: AnnData, cells: np.ndarray) -> np.ndarray:

@@ -50,8 +50,8 @@ class LengthScales(TableResult):
     Attributes
     ----------
     table
-        One row per head, sender type and receiver type: ``length_scale`` (median over the
-        sender cells of the distance at which a receiver's attention to a lone such sender
+        One row per head, sender type and receiver type: ``length_scale`` (lower median over
+        the sender cells of the distance at which a receiver's attention to a lone such sender
         drops below ``threshold``), its bootstrap interval (``ci_low``, ``ci_high``), the
         spread over sender cells (quantiles ``q10`` ... ``q90``), ``weight_at_zero``
         (median attention to a lone sender next to the receiver), ``head_effect`` (size, as the
@@ -68,6 +68,8 @@ class LengthScales(TableResult):
     cells
         Which cells provided the senders.
     """
+
+    _text_columns = ("sender_type", "receiver_type")
 
     table: pd.DataFrame
     threshold: float
@@ -99,7 +101,7 @@ class LengthScales(TableResult):
 
         (0 when it is below :math:`\tau` even next to the receiver). With the default
         :math:`\tau = 0.5`, :math:`d^*` is where the sender stops outweighing attending to no
-        neighbour. Its median over the sender type's cells is the length scale, with a
+        neighbour. Its (lower) median over the sender type's cells is the length scale, with a
         percentile bootstrap interval over those cells. Receivers attend to several
         neighbours at once, so this is the reach of one sender, not a cut-off on a tissue.
 
@@ -139,9 +141,9 @@ class LengthScales(TableResult):
             if len(columns) == 0:
                 continue
             distances = reach["distance"][:, :, columns]
-            quantiles = np.quantile(distances, _QUANTILES, axis=-1)
+            quantiles = np.quantile(distances, _QUANTILES, axis=-1, method="inverted_cdf")
             low, high = _bootstrap(distances, n_bootstrap, confidence, rng)
-            weight = np.median(reach["weight"][:, :, columns], axis=-1)
+            weight = np.median(reach["weight"][:, :, columns], axis=-1)  # finite
             value_size = reach["value_size"][:, columns].mean(axis=-1)
             effect = np.outer(value_size, niche_scale)  # (heads, receiver types)
             heads, receivers = np.meshgrid(
@@ -164,7 +166,7 @@ class LengthScales(TableResult):
                         "head_effect": effect.ravel(),
                         "importance": (weight * effect).ravel(),
                         "n_senders": len(columns),
-                        "niche_kept": (effect > 0).ravel(),
+                        "niche_kept": np.broadcast_to(niche_scale > 0, effect.shape).ravel(),
                     }
                 )
             )
@@ -292,7 +294,9 @@ def _bootstrap(
     medians = []
     for start in range(0, n_bootstrap, chunk):
         draws = rng.integers(0, n, size=(min(chunk, n_bootstrap - start), n))
-        medians.append(np.median(distances[..., draws], axis=-1))  # (h, t, b)
+        resampled = distances[..., draws]  # (h, t, b, n); no interpolation: d* may be inf
+        medians.append(np.quantile(resampled, 0.5, axis=-1, method="inverted_cdf"))
     medians = np.concatenate(medians, axis=-1)
     tail = (1 - confidence) / 2
-    return np.quantile(medians, tail, axis=-1), np.quantile(medians, 1 - tail, axis=-1)
+    low = np.quantile(medians, tail, axis=-1, method="inverted_cdf")
+    return low, np.quantile(medians, 1 - tail, axis=-1, method="inverted_cdf")

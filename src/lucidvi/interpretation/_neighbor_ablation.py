@@ -53,16 +53,19 @@ class NeighborAblation(TableResult):
         One row per receiver type, sender type and gene: ``n_receivers`` (receivers with a
         neighbour of the sender type), ``prediction_change`` (mean prediction with the
         senders minus without; counts per 10,000 for ``"nb"``), ``log2_fold_change`` (of the
-        mean predictions), ``residual_change`` (mean over receivers of the squared error
-        without the senders minus with them: positive when the senders help predict the
-        gene), ``statistic`` (paired t statistic of that change), ``p_value`` (one-sided: the
-        senders help), ``p_value_adj`` (Benjamini-Hochberg over the whole table) and
-        ``significant`` (``p_value_adj < alpha``).
+        mean predictions; NaN for ``"gaussian"`` models), ``residual_change`` (mean over
+        receivers of the squared error without the senders minus with them: positive when the
+        senders help predict the gene), ``statistic`` (paired t statistic of that change),
+        ``p_value`` (one-sided: the senders help; NaN for receiver types without a niche,
+        where masking changes nothing), ``p_value_adj`` (Benjamini-Hochberg over the tested
+        rows) and ``significant`` (``p_value_adj < alpha``).
     alpha
         Significance level.
     cells
         Which receivers the result was computed on.
     """
+
+    _text_columns = ("receiver_type", "sender_type", "gene")
 
     table: pd.DataFrame
     alpha: float
@@ -147,6 +150,10 @@ class NeighborAblation(TableResult):
             else:  # no such neighbour, or a type without niche: masking changes nothing
                 masked = full[exposed]
             frame = _gene_tests(observed[exposed], full[exposed], masked)
+            if receiver not in with_niche:  # nothing to test: kept out of the correction
+                frame[["statistic", "p_value"]] = np.nan
+            if model.module.likelihood != "nb":  # means may be negative: no fold change
+                frame["log2_fold_change"] = np.nan
             frame.insert(0, "gene", genes)
             frame.insert(0, "sender_type", sender)
             frame.insert(0, "receiver_type", receiver)

@@ -37,8 +37,10 @@ def explained_variance(residual: np.ndarray, effect: np.ndarray) -> tuple[np.nda
     return per_gene, overall
 
 
-def random_permutations(n_cells: int, n_permutations: int, seed: int | None) -> np.ndarray:
-    """Draw independent uniform permutations of ``range(n_cells)``.
+def random_permutations(
+    n_cells: int, n_permutations: int, seed: int | None, groups: np.ndarray | None = None
+) -> np.ndarray:
+    """Draw independent uniform permutations of ``range(n_cells)``, within groups if given.
 
     Parameters
     ----------
@@ -48,6 +50,8 @@ def random_permutations(n_cells: int, n_permutations: int, seed: int | None) -> 
         How many.
     seed
         Seed of numpy's generator.
+    groups
+        Group of each cell (e.g. its batch); cells are only exchanged within their group.
 
     Returns
     -------
@@ -55,7 +59,17 @@ def random_permutations(n_cells: int, n_permutations: int, seed: int | None) -> 
     """
     rng = np.random.default_rng(seed)
     dtype = np.int32 if n_cells < 2**31 else np.int64
-    return rng.permuted(np.tile(np.arange(n_cells, dtype=dtype), (n_permutations, 1)), axis=1)
+    identity = np.tile(np.arange(n_cells, dtype=dtype), (n_permutations, 1))
+    if groups is None:
+        return rng.permuted(identity, axis=1)
+    groups = np.asarray(groups)
+    if groups.shape != (n_cells,):
+        raise ValueError(f"groups must have one entry per cell ({n_cells}).")
+    for group in np.unique(groups):
+        members = np.flatnonzero(groups == group)
+        local = np.tile(np.arange(len(members), dtype=dtype), (n_permutations, 1))
+        identity[:, members] = members[rng.permuted(local, axis=1)]
+    return identity
 
 
 def permutation_p_value(
@@ -72,7 +86,9 @@ def permutation_p_value(
 
     and only the last, cross term depends on :math:`\pi`. With ``C = R E'`` (cells x cells,
     computed once, in row blocks), it is :math:`\sum_i C_{i \pi(i)}`: one gather per
-    permutation instead of a pass over cells x genes. Cross terms within a relative
+    permutation instead of a pass over cells x genes. ``C`` costs as much as ``n_cells``
+    direct passes, so with more cells than permutations the cross terms are computed
+    directly instead. Cross terms within a relative
     ``1e-9`` of the observed one count as ties (``<=``), so an effect that is the same in every
     cell gets ``p = 1``.
 
@@ -96,14 +112,29 @@ def permutation_p_value(
     if permutations.ndim != 2 or permutations.shape[1] != n_cells:
         raise ValueError(f"permutations must have shape (B, {n_cells}), got {permutations.shape}.")
     n_permutations = len(permutations)
-    cross = np.zeros(n_permutations)
-    block = max(1, _MAX_BLOCK_ENTRIES // max(n_cells, n_permutations))
     observed = float(np.einsum("ig,ig->", residual, effect))
-    for start in range(0, n_cells, block):
-        stop = min(start + block, n_cells)
-        products = residual[start:stop] @ effect.T  # (block, cells)
-        rows = np.arange(stop - start)[None, :]
-        cross += products[rows, permutations[:, start:stop]].sum(axis=1)
+    if n_cells > n_permutations:
+        cross = _direct_cross_terms(residual, effect, permutations)
+    else:
+        cross = np.zeros(n_permutations)
+        block = max(1, _MAX_BLOCK_ENTRIES // max(n_cells, n_permutations))
+        for start in range(0, n_cells, block):
+            stop = min(start + block, n_cells)
+            products = residual[start:stop] @ effect.T  # (block, cells)
+            rows = np.arange(stop - start)[None, :]
+            cross += products[rows, permutations[:, start:stop]].sum(axis=1)
     scale = np.sqrt(np.sum(residual**2) * np.sum(effect**2))
     at_least_as_good = cross >= observed - _TIE_TOLERANCE * scale
     return float((1 + np.count_nonzero(at_least_as_good)) / (1 + n_permutations))
+
+
+def _direct_cross_terms(
+    residual: np.ndarray, effect: np.ndarray, permutations: np.ndarray
+) -> np.ndarray:
+    """``sum_i r_i . e_pi(i)`` for each permutation, a chunk of permutations at a time."""
+    chunk = max(1, _MAX_BLOCK_ENTRIES // max(effect.size, 1))
+    cross = np.empty(len(permutations))
+    for start in range(0, len(permutations), chunk):
+        shuffled = effect[permutations[start : start + chunk]]  # (chunk, cells, genes)
+        cross[start : start + chunk] = np.einsum("ig,big->b", residual, shuffled)
+    return cross

@@ -30,6 +30,7 @@ class TableResult(ABC):
     """
 
     _wandb_max_rows: ClassVar[int] = 200_000
+    _text_columns: ClassVar[tuple[str, ...]] = ()  # read back from CSV as text, never as numbers
 
     @abstractmethod
     def to_dataframe(self) -> pd.DataFrame:
@@ -105,7 +106,12 @@ class TableResult(ABC):
                 header = (
                     json.loads(first[len(_CSV_PREFIX) :]) if first.startswith(_CSV_PREFIX) else None
                 )
-                table = pd.read_csv(handle, keep_default_na=False, na_values=[""])
+                table = pd.read_csv(
+                    handle,
+                    keep_default_na=False,
+                    na_values=[""],
+                    dtype={column: str for column in cls._text_columns},
+                )
         else:
             raise ValueError(f"Cannot load {path.name!r}: expected a .parquet or .csv file.")
         if header is None or header.get("type") != cls.__name__:

@@ -51,6 +51,8 @@ def ablation_options(
         keep[heads] = True
         options["head_keep"] = keep.to(device)
     if mask_sender_types is not None:
+        if isinstance(mask_sender_types, str):
+            mask_sender_types = [mask_sender_types]
         unknown = sorted(set(map(str, mask_sender_types)) - set(labels))
         if unknown:
             raise ValueError(f"Unknown cell types {unknown}; the types are {labels}.")

@@ -91,6 +91,7 @@ def explained_variance_heatmap(
         chosen = summary[summary["significant"]]
         chosen = chosen if not chosen.empty else summary
     else:
+        cell_types = [cell_types] if isinstance(cell_types, str) else cell_types
         unknown = sorted(set(map(str, cell_types)) - set(summary["cell_type"]))
         if unknown:
             raise ValueError(f"Unknown cell types {unknown}.")
