@@ -26,16 +26,12 @@ reach about 15.5 units at the simulation's density; ``--n-neighbors 60`` reaches
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import scvi
-from interactionvi import PAIRS, _registered, _split, add_planted_arguments
+from interactionvi import PAIRS, _registered, _split, add_planted_arguments, run_amici
 from scipy.stats import kstest, ttest_ind
 from sklearn.metrics import average_precision_score
 
@@ -168,21 +164,6 @@ def _null(args) -> None:
               f"{kstest(p_values, 'uniform').pvalue:.3f} ({len(p_values)} tested)")  # fmt: skip
 
 
-def _amici(args, adata) -> dict | None:
-    if args.amici_python is None:
-        return None
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "cells.h5ad"
-        adata.write_h5ad(path)
-        runner = Path(__file__).with_name("_amici_runner.py")
-        receivers = ",".join(r for _, r, _ in PAIRS)
-        command = [args.amici_python, str(runner), str(path), str(args.n_neighbors),
-                   str(args.n_heads), str(args.epochs), str(args.batch_size),
-                   receivers]  # fmt: skip
-        done = subprocess.run(command, capture_output=True, text=True, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
     """Run the planted and null comparisons, and AMICI's timings when asked."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -195,7 +176,8 @@ def main() -> None:
     seconds = _planted(args, adata)
     if not args.no_null:
         _null(args)
-    amici = _amici(args, adata)
+    receivers = ",".join(r for _, r, _ in PAIRS)
+    amici = run_amici(args, adata, args.epochs, receivers)
     print(f"{'seconds':24} {'InteractionVI':>13} {'AMICI':>8}")
     for name, ours in seconds.items():
         theirs = (amici or {}).get(name)

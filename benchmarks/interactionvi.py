@@ -155,8 +155,11 @@ def _cycif(args) -> None:
         print(f"{name:20} {nll:12.3f}  {' '.join(f'{v:.2f}' for v in r2)}")
 
 
-def _amici(args, adata) -> dict | None:
-    """Throughput of AMICI on ``adata`` in its own environment (``None`` without one)."""
+def run_amici(args, adata, epochs: int, *extra: str) -> dict | None:
+    """Run ``_amici_runner.py`` on ``adata`` in AMICI's environment (``None`` without one).
+
+    ``extra`` are the runner's optional arguments; returns its JSON report.
+    """
     if args.amici_python is None:
         return None
     with tempfile.TemporaryDirectory() as folder:
@@ -164,7 +167,7 @@ def _amici(args, adata) -> dict | None:
         adata.write_h5ad(path)
         runner = Path(__file__).with_name("_amici_runner.py")
         command = [args.amici_python, str(runner), str(path), str(args.n_neighbors),
-                   str(args.n_heads), str(args.scale_epochs), str(args.batch_size)]  # fmt: skip
+                   str(args.n_heads), str(epochs), str(args.batch_size), *extra]  # fmt: skip
         done = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -189,7 +192,7 @@ def _throughput(args) -> None:
         speed = args.scale_epochs * n_cells / seconds
         print(f"{n_cells:>7} {'InteractionVI':>13} {args.scale_epochs:>6} {seconds:8.1f} "
               f"{speed:8.0f} {peak:12.2f}")  # fmt: skip
-        amici = _amici(args, adata)
+        amici = run_amici(args, adata, args.scale_epochs)
         if amici is not None:
             print(f"{n_cells:>7} {'AMICI':>13} {args.scale_epochs:>6} {amici['seconds']:8.1f} "
                   f"{amici['cells_per_s']:8.0f} {amici['peak_gib']:12.2f} "
