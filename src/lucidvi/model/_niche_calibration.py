@@ -172,9 +172,22 @@ def refit_intrinsic(model: InteractionVI, indices: np.ndarray, batch_size: int =
 
 
 def _refit_type(module, code: int, x: torch.Tensor, fixed: torch.Tensor) -> None:
-    """Maximum-likelihood profile (and spread, when per type) of one type, the rest fixed."""
+    """Maximum-likelihood profile (and spread, when per type) of one type, the rest fixed.
+
+    Gaussian: in closed form (the mean residual, and the root mean squared deviation from it).
+    Counts: L-BFGS from the trained values.
+    """
     per_type = len(module.log_scale) > 1
     row = code if per_type else 0
+    if module.likelihood == "gaussian":
+        with torch.no_grad():
+            residual = x.double() - fixed.double()
+            profile = residual.mean(0)
+            module.label_profile.weight[code] = profile.float()
+            if per_type:
+                spread = (residual - profile).square().mean(0).sqrt().clamp(min=1e-6)
+                module.log_scale[row] = spread.log().float()
+        return
     profile = module.label_profile.weight[code].detach().clone().requires_grad_(True)
     log_scale = module.log_scale[row : row + 1].detach().clone().requires_grad_(per_type)
     optimizer = torch.optim.LBFGS(
