@@ -41,6 +41,18 @@ def test_pair_level_agrees_with_the_attention_table(spatial_model, result):
     assert NULL_SENDER not in scores.index
 
 
+def test_enrichment_is_attention_per_share_of_neighbour_slots(spatial_model, result):
+    cells = np.setdiff1d(np.arange(spatial_model.adata.n_obs), spatial_model.train_indices)
+    attention = spatial_model.get_attention(indices=cells)
+    rows = attention.query("cell_type == 'CD14+ Mono' and head == 1 and neighbor_index >= 0")
+    is_b = (rows["neighbor_type"] == "B").to_numpy()
+    by_cell = rows.assign(is_b=is_b, b_weight=rows["weight"] * is_b).groupby("cell_index")
+    expected = by_cell["b_weight"].sum().mean() / by_cell["is_b"].mean().mean()
+    scores = result.pair_scores("enrichment", head=1)
+    assert scores.loc["B", "CD14+ Mono"] == pytest.approx(expected, rel=1e-5)
+    assert np.isfinite(result.pair_scores("enrichment").to_numpy()).all()
+
+
 def test_distance_level_counts_every_neighbour_once(spatial_model, result):
     distance = result.table[result.table["level"] == "distance"]
     cells = np.setdiff1d(np.arange(spatial_model.adata.n_obs), spatial_model.train_indices)

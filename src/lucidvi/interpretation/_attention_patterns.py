@@ -33,7 +33,9 @@ _COLUMNS = [
     "n_receivers",
     "n_neighbors",
 ]
-Statistic = Literal["weighted_effect", "attention"]
+Statistic = Literal["weighted_effect", "attention", "enrichment"]
+_STATISTICS = ("weighted_effect", "attention", "enrichment")
+DistanceStatistic = Literal["weighted_effect", "attention"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -119,7 +121,12 @@ class AttentionPatterns(TableResult):
         Parameters
         ----------
         statistic
-            ``"weighted_effect"`` (value-weighted attention) or ``"attention"``.
+            ``"weighted_effect"`` (value-weighted attention), ``"attention"`` (the weight a
+            receiver puts on the type's neighbours together) or ``"enrichment"`` (that weight
+            divided by the share of neighbour slots the type fills: 1 when a head spreads all
+            its weight evenly over the neighbours, whatever their composition). The first two
+            grow with how common a sender type is among the neighbours; enrichment does not,
+            but for a type that few neighbours belong to it rests on few cells.
         head
             One head only (default: the sum over heads).
 
@@ -127,13 +134,19 @@ class AttentionPatterns(TableResult):
         -------
         DataFrame, senders (rows) x receivers (columns), without the null slot.
         """
-        if statistic not in ("weighted_effect", "attention"):
-            raise ValueError(f"statistic must be weighted_effect or attention, got {statistic!r}.")
+        if statistic not in _STATISTICS:
+            raise ValueError(f"statistic must be one of {_STATISTICS}, got {statistic!r}.")
         rows = self.table[
             (self.table["level"] == "pair") & (self.table["sender_type"] != NULL_SENDER)
         ]
         if head is not None:
             rows = rows[rows["head"] == head]
+        if statistic == "enrichment":
+            share = rows["neighbor_share"].to_numpy()
+            ratio = np.divide(
+                rows["attention"].to_numpy(), share, out=np.zeros(len(rows)), where=share > 0
+            )
+            rows = rows.assign(enrichment=ratio)
         return rows.pivot_table(
             index="sender_type",
             columns="receiver_type",
@@ -171,7 +184,8 @@ class AttentionPatterns(TableResult):
         Parameters
         ----------
         statistic
-            ``"weighted_effect"`` or ``"attention"``.
+            ``"weighted_effect"``, ``"attention"`` or ``"enrichment"`` (see
+            :meth:`pair_scores`).
         head
             One head only (default: summed over heads).
         ax
@@ -189,7 +203,7 @@ class AttentionPatterns(TableResult):
         self,
         receiver_type: str | None = None,
         head: int | None = None,
-        statistic: Statistic = "attention",
+        statistic: DistanceStatistic = "attention",
         ax=None,
     ) -> Axes:
         """Mean attention of one neighbour against its distance, a line per sender type.

@@ -29,7 +29,9 @@ def attention_summary(
     result
         An :class:`~lucidvi.interpretation.AttentionPatterns`.
     statistic
-        ``"weighted_effect"`` (value-weighted attention) or ``"attention"``.
+        ``"weighted_effect"`` (value-weighted attention), ``"attention"`` or ``"enrichment"``
+        (attention relative to the share of neighbour slots; see
+        :meth:`~lucidvi.interpretation.AttentionPatterns.pair_scores`).
     head
         One head (default: summed over heads).
     ax
@@ -42,7 +44,10 @@ def attention_summary(
     The Axes.
     """
     scores = result.pair_scores(statistic, head)
-    label = "value-weighted attention" if statistic == "weighted_effect" else "attention"
+    label = {
+        "weighted_effect": "value-weighted attention",
+        "enrichment": "attention / neighbour share",
+    }.get(statistic, "attention")
     with plot_style({"font.size": 7}):
         ax = labelled_heatmap(scores, ax, cmap, label)
         ax.set(xlabel="receiver type", ylabel="sender type")
