@@ -1,7 +1,7 @@
 """Interpreting InteractionVI on planted spatial niches: senders, genes, length scales, tests.
 
 On ``simulate_spatial_niches`` from the bundled CBMC cells (the three planted pairs of
-``interactionvi.py``, default 6,000 cells, 8 heads, 40 epochs at most, the same 70/10/20
+``interactionvi.py``, default 6,000 cells, 8 heads, 80 epochs at most, the same 60/20/20
 split), one process trains InteractionVI and computes on the test cells, timing each:
 ExplainedVariance (with its permutation test), AttentionPatterns, NeighborAblation (every
 receiver and sender type) and LengthScales. It prints:
@@ -29,9 +29,14 @@ import argparse
 import time
 
 import numpy as np
-import pandas as pd
 import scvi
-from interactionvi import PAIRS, _registered, _split, add_planted_arguments, run_amici
+from interactionvi import (
+    _registered,
+    _split,
+    add_planted_arguments,
+    pair_scores_auprc,
+    run_amici,
+)
 from scipy.stats import kstest, ttest_ind
 from sklearn.metrics import average_precision_score
 
@@ -63,21 +68,13 @@ def _timed(name: str, seconds: dict, function):
     return result
 
 
-def _pair_auprc(matrix: pd.DataFrame) -> float:
-    scores = matrix.stack()
-    scores = scores[scores.index.get_level_values(0) != scores.index.get_level_values(1)]
-    planted = {(sender, receiver) for sender, receiver, _ in PAIRS}
-    truth = [pair in planted for pair in scores.index]
-    return float(average_precision_score(truth, scores.to_numpy()))
-
-
-def _gene_recovery(model, ablation: NeighborAblation, test: np.ndarray) -> None:
+def _gene_recovery(model, ablation: NeighborAblation, test: np.ndarray, pairs: list) -> None:
     adata = model.adata
     truth = adata.uns["spatial_niches"]["genes"]
     types = adata.obs["cell_type"].astype(str).to_numpy()
     near = adata.obs["substate"].to_numpy() == "near"
     print("gene recovery per planted pair (AUPRC against the planted genes):")
-    for sender, receiver, _ in PAIRS:
+    for sender, receiver, _ in pairs:
         planted = set(truth.loc[truth["receiver"] == receiver, "gene"])
         rows = ablation.table.query("receiver_type == @receiver and sender_type == @sender")
         label = rows["gene"].isin(planted).to_numpy()
@@ -104,7 +101,7 @@ def _gene_recovery(model, ablation: NeighborAblation, test: np.ndarray) -> None:
 
 
 def _planted(args, adata) -> dict:
-    split = _split(adata.n_obs, args.seed)
+    split = _split(adata.n_obs, args.seed, args.validation_fraction)
     start = time.perf_counter()
     model = _train(adata, args, split)
     epochs = len(model.history["elbo_train"])
@@ -130,17 +127,17 @@ def _planted(args, adata) -> dict:
                           significant["expl_var_head"], strict=True)))  # fmt: skip
     print(
         "sender recovery, AUPRC of (sender, receiver) pairs (chance "
-        f"{len(PAIRS) / (len(model.labels) * (len(model.labels) - 1)):.2f}):"
+        f"{len(args.pairs) / (len(model.labels) * (len(model.labels) - 1)):.2f}):"
     )
-    by_genes = _pair_auprc(ablation.interaction_matrix())
+    by_genes = pair_scores_auprc(ablation.interaction_matrix(), args.pairs)
     print(f"  NeighborAblation, significant genes: {by_genes:.2f}")
-    for statistic in ("weighted_effect", "attention"):
+    for statistic in ("weighted_effect", "attention", "enrichment"):
         print(f"  AttentionPatterns, {statistic}: "
-              f"{_pair_auprc(patterns.pair_scores(statistic)):.2f}")  # fmt: skip
+              f"{pair_scores_auprc(patterns.pair_scores(statistic), args.pairs):.2f}")  # fmt: skip
     print(ablation.interaction_matrix().to_string())
-    _gene_recovery(model, ablation, test)
+    _gene_recovery(model, ablation, test, args.pairs)
     print("length scales (head with the largest importance per planted pair):")
-    for sender, receiver, truth in PAIRS:
+    for sender, receiver, truth in args.pairs:
         row = scales.for_pair(sender, receiver)
         print(f"  {sender} -> {receiver}: {row['length_scale']:.1f} "
               f"[{row['ci_low']:.1f}, {row['ci_high']:.1f}] (head {row['head']}, niche kept "
@@ -153,7 +150,7 @@ def _null(args) -> None:
     adata = lucidvi.data.simulate_spatial_niches(
         lucidvi.data.cbmc(), "cell_type", [], n_cells=args.n_cells, seed=args.seed
     )
-    split = _split(adata.n_obs, args.seed)
+    split = _split(adata.n_obs, args.seed, args.validation_fraction)
     model = _train(adata, args, split, calibrate=False)
     print("null data, no niche calibration: ExplainedVariance")
     for name, cells in (("test cells", split[2]), ("training cells", split[0])):
@@ -171,13 +168,13 @@ def main() -> None:
     parser.add_argument("--no-null", action="store_true", help="skip the null data")
     args = parser.parse_args()
     adata = lucidvi.data.simulate_spatial_niches(
-        lucidvi.data.cbmc(), "cell_type", PAIRS, n_cells=args.n_cells, seed=args.seed
+        lucidvi.data.cbmc(), "cell_type", args.pairs, n_cells=args.n_cells, seed=args.seed
     )
     seconds = _planted(args, adata)
     if not args.no_null:
         _null(args)
-    receivers = ",".join(r for _, r, _ in PAIRS)
-    amici = run_amici(args, adata, args.epochs, receivers)
+    receivers = ",".join(r for _, r, _ in args.pairs)
+    amici = run_amici(args, adata, args.amici_epochs, receivers)
     print(f"{'seconds':24} {'InteractionVI':>13} {'AMICI':>8}")
     for name, ours in seconds.items():
         theirs = (amici or {}).get(name)

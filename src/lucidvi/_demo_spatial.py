@@ -14,7 +14,7 @@ from lucidvi.data import cbmc, simulate_spatial_niches
 from lucidvi.interpretation import ExplainedVariance, NeighborAblation
 from lucidvi.model import InteractionVI
 
-PAIRS = [("B", "CD14+ Mono", 15.0), ("NK", "CD4 T", 12.0), ("CD16+ Mono", "CD8 T", 20.0)]
+PAIRS = [("B", "CD14+ Mono", 15.0), ("NK", "CD4 T", 12.0), ("CD16+ Mono", "NK", 12.0)]
 
 
 def _fit(adata, n_heads: int, max_epochs: int, split: list | None = None) -> InteractionVI:
