@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -34,7 +34,7 @@ _COLUMNS = [
     "n_neighbors",
 ]
 Statistic = Literal["weighted_effect", "attention", "enrichment"]
-_STATISTICS = ("weighted_effect", "attention", "enrichment")
+_STATISTICS = get_args(Statistic)
 DistanceStatistic = Literal["weighted_effect", "attention"]
 
 
