@@ -47,6 +47,11 @@ def _fit_and_score(model_cls, train, test, args, epochs: int) -> tuple[float, fl
     return seconds, float(error)
 
 
+def _device_name() -> str:
+    """Where scvi's default ``accelerator="auto"`` trains: the GPU if there is one."""
+    return torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
+
+
 def _bench(name: str, adata, epochs: int, args) -> None:
     train_idx, test_idx = _split(adata.n_obs, args.test_fraction, args.seed)
     train, test = adata[train_idx], adata[test_idx]
@@ -61,7 +66,7 @@ def _bench(name: str, adata, epochs: int, args) -> None:
         f"\n== {name}: {adata.n_obs:,} cells x {adata.n_vars:,} genes "
         f"(train {len(train_idx):,}, held out {len(test_idx):,}), {epochs} epochs, "
         f"batch {args.batch_size}, lr {args.lr}, {args.repeats} repeats, "
-        f"{torch.get_num_threads()} threads"
+        f"{torch.get_num_threads()} threads, on {_device_name()}"
     )
     summary = {}
     for label, results in runs.items():

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import scvi
 
@@ -35,3 +36,33 @@ def spatial_model():
     model = lucidvi.model.InteractionVI(adata, n_heads=4, n_latent=16)
     model.train(max_epochs=5, batch_size=128, enable_progress_bar=False, calibrate=False)
     return model
+
+
+class PredictionRounding:
+    """How far float32 rounding may move predictions, and checks that allow for it.
+
+    A result's ``compute()`` and a test's own call predict the same cells in batches of other
+    shapes. On a CPU they round alike; a GPU chooses its matrix kernels by shape, so the two may
+    differ in the last places. Each prediction ends in a softmax over the genes, whose sum
+    rounds by about ``sqrt(n_genes)`` float32 units at random: four times that, relative to the
+    prediction, bounds the difference.
+    """
+
+    @staticmethod
+    def bound(*predictions: np.ndarray) -> np.ndarray:
+        """Per cell and gene, how far a prediction may move (the largest of those given)."""
+        n_genes = predictions[0].shape[1]
+        largest = np.max([np.abs(p) for p in predictions], axis=0)
+        return 4 * np.sqrt(n_genes) * np.finfo(np.float32).eps * largest
+
+    @staticmethod
+    def assert_within(got, expected: np.ndarray, error: np.ndarray) -> None:
+        """``got`` equals ``expected`` up to ``error`` (per gene) and a relative 1e-6."""
+        excess = np.abs(np.asarray(got) - expected) - error - 1e-6 * np.abs(expected)
+        assert (excess <= 0).all(), f"{(excess > 0).sum()} genes off, worst by {excess.max():.3g}"
+
+
+@pytest.fixture(scope="session")
+def rounding():
+    """:class:`PredictionRounding`, for tests that recompute a result from predictions."""
+    return PredictionRounding()

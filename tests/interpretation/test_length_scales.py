@@ -20,19 +20,22 @@ def result(spatial_model):
 def test_a_lone_sender_at_its_reach_gets_the_threshold_weight(spatial_model):
     # d* = unit * (s - logit(tau)) / decay: a single neighbour at d* gets attention tau
     module, adata, tau = spatial_model.module, spatial_model.adata, 0.1
+    device = spatial_model.device
     sender = np.flatnonzero(adata.obs["cell_type"].to_numpy() == "B")[0]
     x = torch.as_tensor(adata.layers["counts"][[sender]].toarray(), dtype=torch.float32)
-    receivers = torch.arange(len(spatial_model.labels))
+    receivers = torch.arange(len(spatial_model.labels), device=device)
+    slot = torch.zeros(1, 1, dtype=torch.long, device=device)
+    label = torch.as_tensor([spatial_model.labels.index("B")], device=device)
     checked = 0
     with torch.inference_mode():
-        embedding = module.sender_embedding(x, torch.as_tensor([spatial_model.labels.index("B")]))
+        embedding = module.sender_embedding(x.to(device), label)
         score = module.attention.scores_over_null(receivers, embedding)[:, :, 0]
         margin = score - math.log(tau / (1 - tau))
-        for receiver, head in zip(*np.nonzero(margin.numpy() > 0), strict=True):
+        for receiver, head in zip(*np.nonzero(margin.cpu().numpy() > 0), strict=True):
             unit, decay = module.attention.distance_unit, module.attention.decay[head]
             reach = unit * margin[receiver, head] / decay
             _, weights, _ = module.attention(
-                receivers[[receiver]], embedding, torch.zeros(1, 1, dtype=torch.long),
+                receivers[[receiver]], embedding, slot,
                 reach.reshape(1, 1),
             )  # fmt: skip
             assert weights[0, head, 0].item() == pytest.approx(tau, abs=1e-4)

@@ -173,7 +173,7 @@ def test_baseline_is_refitted_to_the_maximum_likelihood():
     InteractionVI.setup_anndata(adata, labels_key="cell_type", n_neighbors=5)
     baseline = InteractionVI(adata, n_heads=0, likelihood="gaussian")
     baseline.train(max_epochs=1, enable_progress_bar=False)
-    module = baseline.module
+    module = baseline.module.cpu()
     train = np.asarray(baseline.train_indices)
     codes = adata.obs["cell_type"].cat.codes.to_numpy()[train]
     values = np.asarray(adata.X)[train]

@@ -18,7 +18,8 @@ def test_loadings_are_labelled_genes_by_factors(trained_model):
 
 def test_decoder_logits_equal_latent_times_loadings_plus_offset(trained_model):
     module = trained_model.module.eval()
-    tensors = next(iter(trained_model._make_data_loader(trained_model.adata, batch_size=50)))
+    batch = next(iter(trained_model._make_data_loader(trained_model.adata, batch_size=50)))
+    tensors = {key: value.to(trained_model.device) for key, value in batch.items()}
     with torch.no_grad():
         inference = module.inference(tensors[REGISTRY_KEYS.X_KEY])
         generative = module.generative(
@@ -33,7 +34,7 @@ def test_decoder_logits_equal_latent_times_loadings_plus_offset(trained_model):
         )
         covariates = module.decoder.covariate_term(categories, tensors[REGISTRY_KEYS.CONT_COVS_KEY])
     _, scale, shift = module.decoder.affine()
-    loadings = torch.tensor(trained_model.get_loadings().to_numpy())
+    loadings = torch.tensor(trained_model.get_loadings().to_numpy(), device=trained_model.device)
     logits = inference["z"] @ loadings.T + scale * covariates + shift
     # log_mu at zero log-library is log_softmax(logits)
     torch.testing.assert_close(
