@@ -23,19 +23,30 @@ def planted_model(planted):
     return model
 
 
-@pytest.fixture(scope="session")
-def spatial_model():
-    """InteractionVI on planted spatial data (B -> CD14+ Mono), every type keeping its niche."""
+def _planted_b_to_mono(n_cells: int, n_neighbors: int, **train) -> lucidvi.model.InteractionVI:
+    """InteractionVI (4 heads) on real cells with a planted B -> CD14+ Mono niche."""
     adata = lucidvi.data.simulate_spatial_niches(
-        lucidvi.data.cbmc(), "cell_type", [("B", "CD14+ Mono", 15.0)], n_cells=1500, seed=2
+        lucidvi.data.cbmc(), "cell_type", [("B", "CD14+ Mono", 15.0)], n_cells=n_cells, seed=2
     )
     scvi.settings.seed = 0
     lucidvi.model.InteractionVI.setup_anndata(
-        adata, labels_key="cell_type", layer="counts", n_neighbors=10
+        adata, labels_key="cell_type", layer="counts", n_neighbors=n_neighbors
     )
     model = lucidvi.model.InteractionVI(adata, n_heads=4, n_latent=16)
-    model.train(max_epochs=5, batch_size=128, enable_progress_bar=False, calibrate=False)
+    model.train(batch_size=128, enable_progress_bar=False, **train)
     return model
+
+
+@pytest.fixture(scope="session")
+def spatial_model():
+    """InteractionVI on planted spatial data (B -> CD14+ Mono), every type keeping its niche."""
+    return _planted_b_to_mono(1500, 10, max_epochs=5, calibrate=False)
+
+
+@pytest.fixture(scope="session")
+def planted_niche():
+    """A model trained long enough to find the planted B -> CD14+ Mono niche (calibrated)."""
+    return _planted_b_to_mono(3000, 30, max_epochs=30)
 
 
 class PredictionRounding:

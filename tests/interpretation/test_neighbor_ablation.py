@@ -3,6 +3,8 @@
 import matplotlib
 import numpy as np
 import pytest
+from scipy.stats import binomtest
+from sklearn.metrics import average_precision_score
 
 from lucidvi.interpretation import NeighborAblation
 from lucidvi.interpretation._interaction_inputs import observed_expression, predicted_expression
@@ -68,11 +70,68 @@ def test_type_without_niche_changes_nothing(spatial_model):
     assert (off.table["prediction_change"] == 0).all()
     assert off.table["p_value"].isna().all()  # nothing to test, kept out of the correction
     assert not off.table["significant"].any()
+    assert (off.table["n_affected"] == 0).all() and off.table["de_p_value"].isna().all()
+    assert not off.table["de_significant"].any()
+
+
+def test_interaction_genes_put_significant_genes_first_by_fold_change(result):
+    ranked = result.interaction_genes("CD14+ Mono", "B")
+    assert len(ranked) == result.table["gene"].nunique()
+    significant = ranked["de_significant"].to_numpy()
+    assert not (np.diff(significant.astype(int)) > 0).any()  # no significant gene after the rest
+    for group in (ranked[significant], ranked[~significant]):
+        fold = group["observed_log2_fold_change"].abs().to_numpy()
+        assert (np.diff(fold) <= 0).all()
+    adjusted = result.table["de_p_value_adj"].dropna()
+    assert (adjusted >= result.table.loc[adjusted.index, "de_p_value"]).all()
+    with pytest.raises(ValueError, match="No rows for 'NK' -> 'B'"):
+        result.interaction_genes("B", "NK")
+
+
+def test_affected_receivers_and_genes_recover_the_planted_niche(planted_niche):
+    adata = planted_niche.adata
+    ablation = NeighborAblation.compute(
+        planted_niche, "CD14+ Mono", sender_types=["B"], indices=np.arange(adata.n_obs)
+    )
+    ranked = ablation.interaction_genes("CD14+ Mono", "B")
+    receivers = adata.obs["cell_type"] == "CD14+ Mono"
+    near_share = float((adata.obs.loc[receivers, "substate"] == "near").mean())
+    # the affected receivers are the near ones far beyond chance: without information, each
+    # would be near with the base rate
+    affected = _affected(planted_niche, adata, receivers.to_numpy())
+    assert affected.sum() == ranked["n_affected"].iloc[0] > 0
+    near = (adata.obs.loc[receivers, "substate"] == "near").to_numpy()
+    assert binomtest(int(near[affected].sum()), int(affected.sum()), near_share).pvalue < 1e-6
+    # the ranking finds the planted genes beyond any of 1,000 random rankings
+    planted = ranked.index.isin(adata.uns["spatial_niches"]["genes"]["gene"])
+    score = -np.arange(len(ranked))
+    observed = average_precision_score(planted, score)
+    rng = np.random.default_rng(0)
+    shuffled = [average_precision_score(rng.permutation(planted), score) for _ in range(1000)]
+    assert observed > max(shuffled)
+    ax = ablation.plot_volcano("CD14+ Mono", "B", n_labels=5)
+    _, significant = ax.collections
+    assert len(significant.get_offsets()) == ranked["de_significant"].sum() > 0
+    assert [text.get_text() for text in ax.texts] == list(ranked.index[:5])
+    matplotlib.pyplot.close("all")
+
+
+def _affected(model, adata, receivers: np.ndarray) -> np.ndarray:
+    from lucidvi.interpretation._niche_contrast import affected_receivers
+
+    rows = np.flatnonzero(receivers)
+    neighbors = adata.obsm["lucidvi_neighbor_index"][rows]
+    types = adata.obs["cell_type"].to_numpy()[np.clip(neighbors, 0, None)]
+    exposed = np.any((types == "B") & (neighbors >= 0), axis=1)
+    full = predicted_expression(model, adata, rows)
+    masked = predicted_expression(model, adata, rows[exposed], mask_sender_types=["B"])
+    return affected_receivers(full, masked, exposed, log_scale=True, pseudo=1e-3)
 
 
 def test_plots_and_errors(spatial_model, result):
     assert result.plot_heatmap().get_title().startswith("Genes the senders")
     assert result.plot_graph().get_title().startswith("Interactions")
+    assert result.plot_volcano("CD14+ Mono", "B").get_title().startswith("B -> CD14+ Mono")
     with pytest.raises(ValueError, match="unknown cell types"):
         NeighborAblation.compute(spatial_model, "T cell")
     with pytest.raises(ValueError, match="alpha"):

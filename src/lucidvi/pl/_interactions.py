@@ -107,3 +107,70 @@ def interaction_graph(result: NeighborAblation, min_genes: int = 1, ax: Axes | N
         if not edges:
             ax.text(0.5, 0.5, "no significant interaction", ha="center", transform=ax.transAxes)
     return ax
+
+
+def interaction_volcano(
+    result: NeighborAblation,
+    receiver_type: str,
+    sender_type: str,
+    n_labels: int = 10,
+    ax: Axes | None = None,
+) -> Axes:
+    """Volcano plot of one pair's genes: observed fold change against the test's significance.
+
+    Parameters
+    ----------
+    result
+        A :class:`~lucidvi.interpretation.NeighborAblation`.
+    receiver_type
+        Receiver type.
+    sender_type
+        Sender type.
+    n_labels
+        Name this many genes, the first of
+        :meth:`~lucidvi.interpretation.NeighborAblation.interaction_genes`.
+    ax
+        Axes to draw into (a new figure when ``None``).
+
+    Returns
+    -------
+    The Axes: affected against other receivers, log2 fold change of the observed means (the
+    difference for ``"gaussian"`` models) on x, ``-log10`` of the adjusted p-value on y;
+    significant genes in colour.
+    """
+    ranked = result.interaction_genes(receiver_type, sender_type)
+    fold = ranked["observed_log2_fold_change"]
+    counts = fold.notna().any()
+    x = (fold if counts else ranked["observed_change"]).to_numpy()
+    adjusted = ranked["de_p_value_adj"].to_numpy()
+    smallest = np.nanmin(adjusted[adjusted > 0], initial=1.0)
+    y = -np.log10(np.clip(adjusted, smallest, None))  # p = 0 drawn at the smallest p > 0
+    significant = ranked["de_significant"].to_numpy()
+    with plot_style({"font.size": 7}):
+        if ax is None:
+            _, ax = plt.subplots(figsize=(4.2, 3.6))
+        title = f"{sender_type} -> {receiver_type} ({result.cells})"
+        if np.isnan(adjusted).all():
+            ax.text(0.5, 0.5, "no receiver affected", ha="center", transform=ax.transAxes)
+            ax.set_axis_off()
+            ax.set_title(title)
+            return ax
+        ax.scatter(
+            x[~significant], y[~significant], s=5, color="lightgray", label="not significant"
+        )
+        ax.scatter(
+            x[significant], y[significant], s=7, color="tab:purple",
+            label=f"adjusted p < {result.alpha:g} ({significant.sum()})",
+        )  # fmt: skip
+        for gene, gx, gy in list(zip(ranked.index, x, y, strict=True))[:n_labels]:
+            ax.annotate(gene, (gx, gy), xytext=(2, 2), textcoords="offset points", fontsize=6)
+        ax.axvline(0.0, color="black", linewidth=0.5)
+        n_affected = int(ranked["n_affected"].iloc[0])
+        ax.set(
+            xlabel=("log2 fold change" if counts else "difference")
+            + f", {n_affected} affected vs other receivers",
+            ylabel="-log10 adjusted p-value",
+            title=title,
+        )
+        ax.legend(frameon=False, loc="upper left")
+    return ax
