@@ -29,6 +29,7 @@ def test_demo_quick_writes_report_and_figures(tmp_path):
         "spatial_niches.png",
         "spatial_interpretation.png",
         "interactions.csv",
+        "interaction_genes.csv",
         "niche_calibration.csv",
     ):
         assert (tmp_path / name).stat().st_size > 0, name
@@ -53,3 +54,6 @@ def test_demo_quick_writes_report_and_figures(tmp_path):
     calibration = pd.read_csv(tmp_path / "niche_calibration.csv")
     assert len(calibration) == 11 and calibration["niche_scale"].between(0, 1).all()
     assert "Spatial interactions" in (tmp_path / "report.md").read_text()
+    genes = pd.read_csv(tmp_path / "interaction_genes.csv", index_col=0)
+    assert genes["observed_log2_fold_change"].notna().all()
+    assert (genes.groupby("receiver_type").size() <= 100).all()

@@ -94,6 +94,13 @@ def spatial_interactions(out: Path, quick: bool, seed: int) -> str:
     )
     summary["significant genes"] = summary["significant genes"].astype(int)
     summary["nats per cell"] = summary["nats per cell"].astype(float).round(3)
+    rankings = _interaction_genes(model, adata, summary)
+    rankings.to_csv(out / "interaction_genes.csv")
+    genes = _gene_summary(rankings, adata.uns["spatial_niches"]["genes"])
+    summary = summary.join(genes, on="cell type").fillna(
+        {"top genes (all cells)": "", "planted of top 20": 0}
+    )
+    summary["planted of top 20"] = summary["planted of top 20"].astype(int)
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
     position = adata.obsm["spatial"]
@@ -133,7 +140,10 @@ log-likelihood gain over the baseline per cell type, the calibration
 (`niche_calibration.csv`), for kept types the sender type with the most value-weighted
 attention per neighbour, and, from `NeighborAblation` on the test cells, the sender type whose
 masking most often makes a gene significantly worse predicted (`interactions.csv`: significant
-genes per sender and receiver type).
+genes per sender and receiver type). For the top sender, `NeighborAblation.interaction_genes`
+over all cells ranks the genes whose observed expression differs between the receivers the model
+finds affected and the rest (`interaction_genes.csv`): its top three, and how many of its top 20
+are planted genes.
 
 {markdown_table(summary)}
 
@@ -145,3 +155,29 @@ head explains; a star marks a significant permutation test after Benjamini-Hochb
 
 ![spatial interpretation]({interpretation_png})
 """
+
+
+def _interaction_genes(model, adata, summary: pd.DataFrame) -> pd.DataFrame:
+    """Rank, over all cells, the genes of each kept receiver type and its top sender."""
+    everyone = np.arange(adata.n_obs)
+    pairs = summary.loc[summary["top sender"] != "", ["cell type", "top sender"]]
+    rankings = [
+        NeighborAblation.compute(model, receiver, [sender], indices=everyone)
+        .interaction_genes(receiver, sender)
+        .head(100)
+        for receiver, sender in pairs.itertuples(index=False)
+    ]
+    return pd.concat(rankings) if rankings else pd.DataFrame(columns=["receiver_type"])
+
+
+def _gene_summary(rankings: pd.DataFrame, planted: pd.DataFrame) -> pd.DataFrame:
+    """Per receiver type: its three top-ranked genes, and how many of its top 20 were planted."""
+    rows = {}
+    for receiver, ranked in rankings.groupby("receiver_type", sort=False):
+        truth = set(planted.loc[planted["receiver"] == receiver, "gene"])
+        rows[receiver] = {
+            "top genes (all cells)": ", ".join(ranked.index[:3]),
+            "planted of top 20": sum(gene in truth for gene in ranked.index[:20]),
+        }
+    columns = ["top genes (all cells)", "planted of top 20"]
+    return pd.DataFrame.from_dict(rows, orient="index", columns=columns)
