@@ -4,7 +4,7 @@ On ``simulate_spatial_niches`` from the bundled CBMC cells (the three planted pa
 ``interactionvi.py``, default 6,000 cells, 8 heads, 80 epochs at most, the same 60/20/20
 split), one process trains InteractionVI and computes on the test cells, timing each:
 ExplainedVariance (with its permutation test), AttentionPatterns, NeighborAblation (every
-receiver and sender type) and LengthScales. It prints:
+receiver and sender type), LengthScales and InteractionReach. It prints:
 
 - the AUPRC of ranking (sender, receiver) type pairs by the number of significant genes in
   the ablation and by attention (planted pairs positive);
@@ -13,7 +13,8 @@ receiver and sender type) and LengthScales. It prints:
   expression of the receivers the model finds affected against the rest), on the test cells
   and on all cells; next to a reference that knows the planted sub-states, the fold change
   between "near" and "far" receivers on the same cells;
-- per planted pair, the estimated length scale (its most important head) against the truth;
+- per planted pair, the estimated length scale (its most important head) and the reach of the
+  whole model's effect (``InteractionReach``) against the truth;
 - on null data (no interactions), the share of (head, cell type) pairs that ExplainedVariance
   calls significant and the KS test of uniform raw p-values, for a model without the niche
   calibration, on test cells and on the cells it trained on.
@@ -47,6 +48,7 @@ import lucidvi
 from lucidvi.interpretation import (
     AttentionPatterns,
     ExplainedVariance,
+    InteractionReach,
     LengthScales,
     NeighborAblation,
 )
@@ -133,6 +135,10 @@ def _planted(args, adata) -> dict:
                       lambda: NeighborAblation.compute(model, indices=test))  # fmt: skip
     scales = _timed("LengthScales", seconds,
                     lambda: LengthScales.compute(model, indices=test, seed=args.seed))  # fmt: skip
+    reach = _timed(
+        "InteractionReach", seconds,
+        lambda: InteractionReach.compute(model, indices=test, seed=args.seed),
+    )  # fmt: skip
     summary = explained.summary
     significant = summary[summary["significant"]]
     print(f"ExplainedVariance ({explained.n_permutations} permutations): significant pairs "
@@ -157,6 +163,16 @@ def _planted(args, adata) -> dict:
               f"[{row['ci_low']:.1f}, {row['ci_high']:.1f}] (head {row['head']}, niche kept "
               f"{row['niche_kept']}) vs planted {truth:.0f}: relative error "
               f"{row['length_scale'] / truth - 1:+.0%}")  # fmt: skip
+    print(
+        "reach of the planted pairs (InteractionReach: distance to the nearest sender at which "
+        "a test receiver is as likely affected as not):"
+    )
+    for sender, receiver, truth in args.pairs:
+        row = reach.for_pair(sender, receiver)
+        print(f"  {sender} -> {receiver}: {row['reach']:.1f} [{row['ci_low']:.1f}, "
+              f"{row['ci_high']:.1f}] ({row['n_affected']} of {row['n_receivers']} receivers "
+              f"affected) vs planted {truth:.0f}: relative error "
+              f"{row['reach'] / truth - 1:+.0%}")  # fmt: skip
     return seconds
 
 

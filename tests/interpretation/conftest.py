@@ -45,8 +45,8 @@ def spatial_model():
 
 @pytest.fixture(scope="session")
 def planted_niche():
-    """A model trained long enough to find the planted B -> CD14+ Mono niche (calibrated)."""
-    return _planted_b_to_mono(3000, 30, max_epochs=30)
+    """A model trained to convergence on the planted B -> CD14+ Mono niche (calibrated)."""
+    return _planted_b_to_mono(6000, 30, max_epochs=80)
 
 
 class PredictionRounding:

@@ -11,6 +11,7 @@ import pytest
 from lucidvi.interpretation import (
     AttentionPatterns,
     ExplainedVariance,
+    InteractionReach,
     LengthScales,
     NeighborAblation,
 )
@@ -22,6 +23,7 @@ FIGURES = {
     "AttentionPatterns": 2,
     "NeighborAblation": 2,
     "LengthScales": 1,
+    "InteractionReach": 1,
 }
 
 
@@ -32,6 +34,9 @@ def results(spatial_model):
         "AttentionPatterns": AttentionPatterns.compute(spatial_model),
         "NeighborAblation": NeighborAblation.compute(spatial_model, "CD14+ Mono"),
         "LengthScales": LengthScales.compute(spatial_model, n_bootstrap=10, seed=0),
+        "InteractionReach": InteractionReach.compute(
+            spatial_model, "CD14+ Mono", n_bootstrap=10, seed=0
+        ),
     }
 
 

@@ -8,6 +8,7 @@ from ._gene_loadings import GeneLoadings
 from ._gene_program_enrichment import GeneProgramEnrichment
 from ._gene_ranks import GeneRanks
 from ._genes_per_dim import GenesPerDim
+from ._interaction_reach import InteractionReach
 from ._latent_report import LatentReport
 from ._length_scales import LengthScales
 from ._neighbor_ablation import NeighborAblation
@@ -22,6 +23,7 @@ __all__ = [
     "GeneProgramEnrichment",
     "GeneRanks",
     "GenesPerDim",
+    "InteractionReach",
     "LatentReport",
     "LengthScales",
     "NeighborAblation",

@@ -142,3 +142,23 @@ def predicted_expression(
         totals = predictions.sum(axis=1, keepdims=True)
         predictions *= _COUNTS_PER / np.where(totals > 0, totals, 1.0)
     return predictions
+
+
+def chosen_types(given, labels: list[str], name: str) -> list[str]:
+    """Cell types asked for by name (all of ``labels`` when ``None``), checked against them."""
+    if given is None:
+        return list(labels)
+    given = [given] if isinstance(given, str) else [str(t) for t in given]
+    unknown = sorted(set(given) - set(labels))
+    if unknown:
+        raise ValueError(f"{name}: unknown cell types {unknown}; the types are {labels}.")
+    return given
+
+
+def neighbor_types(model: InteractionVI, adata: AnnData) -> np.ndarray:
+    """Type of every neighbour slot of every cell (``None`` for empty slots)."""
+    from lucidvi.model._interaction_vi import NEIGHBOR_INDEX_OBSM
+
+    neighbors = np.asarray(adata.obsm[NEIGHBOR_INDEX_OBSM])
+    types = cell_types(model, adata, np.clip(neighbors, 0, None).ravel()).reshape(neighbors.shape)
+    return np.where(neighbors >= 0, types, None)

@@ -14,7 +14,9 @@ from scvi.utils import track
 
 from ._interaction_inputs import (
     cell_types,
+    chosen_types,
     evaluation_cells,
+    neighbor_types,
     observed_expression,
     predicted_expression,
 )
@@ -145,12 +147,12 @@ class NeighborAblation(TableResult):
             raise ValueError(f"alpha must lie in (0, 1), got {alpha}.")
         adata, cells, description = evaluation_cells(model, adata, indices)
         types = cell_types(model, adata, cells)
-        receivers = _chosen(receiver_type, model.labels, "receiver_type")
+        receivers = chosen_types(receiver_type, model.labels, "receiver_type")
         receivers = [t for t in receivers if np.any(types == t)]
         if not receivers:
             raise ValueError(f"No cells of the chosen receiver types among the {description}.")
-        senders = _chosen(sender_types, model.labels, "sender_types")
-        neighbor_types = _neighbor_types(model, adata)
+        senders = chosen_types(sender_types, model.labels, "sender_types")
+        slot_types = neighbor_types(model, adata)
         scale = model.module.niche_scale.cpu().numpy()
         with_niche = {t for t, s in zip(model.labels, scale, strict=True) if s > 0}
         genes = np.asarray(adata.var_names, dtype=object)
@@ -165,7 +167,7 @@ class NeighborAblation(TableResult):
                 current = receiver
                 observed = observed_expression(model, adata, rows)
                 full = predicted_expression(model, adata, rows, "total", batch_size)
-            exposed = np.any(neighbor_types[rows] == sender, axis=1)
+            exposed = np.any(slot_types[rows] == sender, axis=1)
             testable = exposed.any() and receiver in with_niche
             if testable:
                 masked = predicted_expression(
@@ -334,16 +336,6 @@ class NeighborAblation(TableResult):
         yield "graph", self.plot_graph()
 
 
-def _chosen(given, labels: list[str], name: str) -> list[str]:
-    if given is None:
-        return list(labels)
-    given = [given] if isinstance(given, str) else [str(t) for t in given]
-    unknown = sorted(set(given) - set(labels))
-    if unknown:
-        raise ValueError(f"{name}: unknown cell types {unknown}; the types are {labels}.")
-    return given
-
-
 def _benjamini_hochberg(p_values: pd.Series) -> np.ndarray:
     """Adjust the p-values of the rows that have one (NaN elsewhere)."""
     adjusted = np.full(len(p_values), np.nan)
@@ -351,15 +343,6 @@ def _benjamini_hochberg(p_values: pd.Series) -> np.ndarray:
     if tested.any():
         adjusted[tested] = false_discovery_control(p_values.to_numpy()[tested])
     return adjusted
-
-
-def _neighbor_types(model: InteractionVI, adata: AnnData) -> np.ndarray:
-    """Type of every neighbour slot of every cell (``None`` for empty slots)."""
-    from lucidvi.model._interaction_vi import NEIGHBOR_INDEX_OBSM
-
-    neighbors = np.asarray(adata.obsm[NEIGHBOR_INDEX_OBSM])
-    types = cell_types(model, adata, np.clip(neighbors, 0, None).ravel()).reshape(neighbors.shape)
-    return np.where(neighbors >= 0, types, None)
 
 
 def _gene_tests(observed: np.ndarray, full: np.ndarray, masked: np.ndarray) -> pd.DataFrame:

@@ -5,7 +5,12 @@ from ._clustering import clustering_confusion, clustering_embedding
 from ._enrichment import enrichment_bars, enrichment_diverging
 from ._explained_variance import explained_variance_bars, explained_variance_heatmap
 from ._genes import gene_ranks, genes_per_dim_heatmap
-from ._interactions import interaction_graph, interaction_heatmap, interaction_volcano
+from ._interactions import (
+    interaction_graph,
+    interaction_heatmap,
+    interaction_reach_curves,
+    interaction_volcano,
+)
 from ._latent import dim_importance_elbow, latent_correlation
 from ._loadings import loadings_heatmap
 from ._mixture import cluster_expression, n_clusters_criterion
@@ -26,6 +31,7 @@ __all__ = [
     "genes_per_dim_heatmap",
     "interaction_graph",
     "interaction_heatmap",
+    "interaction_reach_curves",
     "interaction_volcano",
     "latent_correlation",
     "length_scale_distribution",

@@ -13,7 +13,7 @@ from ._heatmap import labelled_heatmap
 from ._style import plot_style
 
 if TYPE_CHECKING:
-    from lucidvi.interpretation import NeighborAblation
+    from lucidvi.interpretation import InteractionReach, NeighborAblation
 
 
 def interaction_heatmap(result: NeighborAblation, ax: Axes | None = None, cmap="Purples") -> Axes:
@@ -173,4 +173,52 @@ def interaction_volcano(
             title=title,
         )
         ax.legend(frameon=False, loc="upper left")
+    return ax
+
+
+def interaction_reach_curves(
+    result: InteractionReach, n_pairs: int = 5, ax: Axes | None = None
+) -> Axes:
+    """Fitted probability that a receiver is affected, against the distance to the nearest sender.
+
+    Parameters
+    ----------
+    result
+        An :class:`~lucidvi.interpretation.InteractionReach`.
+    n_pairs
+        Draw this many pairs with a reach, those with the most affected receivers.
+    ax
+        Axes to draw into (a new figure when ``None``).
+
+    Returns
+    -------
+    The Axes: one logistic curve per sender -> receiver pair, its reach (probability one half)
+    marked with a dot and its bootstrap interval as a bar.
+    """
+    table = result.table.dropna(subset=["reach"]).nlargest(n_pairs, "n_affected")
+    with plot_style({"font.size": 7}):
+        if ax is None:
+            _, ax = plt.subplots(figsize=(4.6, 3.2))
+        if table.empty:
+            ax.text(0.5, 0.5, "no pair with a reach", ha="center", transform=ax.transAxes)
+            ax.set_axis_off()
+            return ax
+        distance = np.linspace(0.0, 2.0 * float(table["ci_high"].max()), 200)
+        for row in table.itertuples(index=False):
+            logit = row.logit_intercept + row.logit_slope * distance
+            (line,) = ax.plot(
+                distance,
+                1 / (1 + np.exp(-logit)),
+                label=f"{row.sender_type} -> {row.receiver_type}",
+            )
+            ax.plot([row.reach], [0.5], "o", color=line.get_color())
+            ax.plot([row.ci_low, row.ci_high], [0.5, 0.5], color=line.get_color(), linewidth=3)
+        ax.axhline(0.5, color="black", linewidth=0.5, linestyle="--")
+        ax.set(
+            xlabel="distance to the nearest sender",
+            ylabel="P(receiver affected)",
+            ylim=(0, 1),
+            title=f"Reach of the interactions ({result.cells})",
+        )
+        ax.legend(frameon=False)
     return ax

@@ -1,0 +1,334 @@
+"""How far a sender type's effect on a receiver type reaches, read from the receivers it affects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from anndata import AnnData
+from scipy.spatial import cKDTree
+from scvi.utils import track
+
+from ._interaction_inputs import (
+    cell_types,
+    chosen_types,
+    evaluation_cells,
+    neighbor_types,
+    predicted_expression,
+)
+from ._niche_contrast import affected_receivers
+from ._result import TableResult
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+    from matplotlib.axes import Axes
+
+    from lucidvi.model import InteractionVI
+
+_COLUMNS = [
+    "receiver_type",
+    "sender_type",
+    "n_receivers",
+    "n_affected",
+    "reach",
+    "ci_low",
+    "ci_high",
+    "logit_intercept",
+    "logit_slope",
+]
+_PSEUDO = 1e-3  # as in NeighborAblation: counts per 10,000 added before the log
+_RIDGE = 1e-6  # per receiver, on the standardised slope: finite fits when distance separates
+_NEWTON_STEPS = 50
+
+
+def fit_logistic(
+    distance: np.ndarray, affected: np.ndarray, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fit ``P(affected) = sigmoid(a + b * distance)`` by Newton's method, one fit per weight row.
+
+    The slope of the standardised distance carries a tiny ridge penalty, so that a distance
+    that separates the two groups perfectly still gives a finite fit (a steep curve through
+    the gap).
+
+    Parameters
+    ----------
+    distance
+        Distances, shape ``(n,)``.
+    affected
+        Outcomes, shape ``(n,)``, boolean.
+    weights
+        Case weights, shape ``(n_fits, n)`` (bootstrap counts); one fit of weight 1 when
+        ``None``.
+
+    Returns
+    -------
+    Intercepts and slopes, each of shape ``(n_fits,)``, on the distance's own scale.
+    """
+    weights = np.ones((1, len(distance))) if weights is None else np.asarray(weights, float)
+    center, spread = distance.mean(), distance.std() or 1.0
+    z = (distance - center) / spread
+    y = affected.astype(float)
+    ridge = _RIDGE * len(distance)
+    a = np.zeros(len(weights))
+    b = np.zeros(len(weights))
+    for _ in range(_NEWTON_STEPS):
+        p = 1.0 / (1.0 + np.exp(-(a[:, None] + b[:, None] * z)))
+        residual, curvature = weights * (y - p), weights * p * (1 - p)
+        grad_a, grad_b = residual.sum(1), (residual * z).sum(1) - ridge * b
+        h_aa, h_ab = curvature.sum(1) + 1e-12, (curvature * z).sum(1)
+        h_bb = (curvature * z**2).sum(1) + ridge
+        determinant = h_aa * h_bb - h_ab**2
+        step_a = (h_bb * grad_a - h_ab * grad_b) / determinant
+        step_b = (h_aa * grad_b - h_ab * grad_a) / determinant
+        a, b = a + np.clip(step_a, -5, 5), b + np.clip(step_b, -5, 5)
+    return a - b * center / spread, b / spread
+
+
+@dataclass(frozen=True, eq=False)
+class InteractionReach(TableResult):
+    """Distance within which a sender type changes a receiver type, from the affected receivers.
+
+    :class:`LengthScales` reads each head's distance decay; this result reads the whole
+    model's effect. For each receiver, the model's predicted change when the senders are
+    masked decides whether the senders affect it (as in
+    :meth:`NeighborAblation.interaction_genes`); a logistic curve of that outcome against the
+    distance to the nearest sender of the type gives the distance at which a receiver is as
+    likely affected as not. The split always finds some receivers more affected than others,
+    so read the reach of the pairs that interact (``NeighborAblation``'s interaction matrix,
+    ``AttentionPatterns``); for the others it measures a negligible effect.
+
+    Attributes
+    ----------
+    table
+        One row per receiver type and sender type: ``n_receivers``, ``n_affected``, ``reach``
+        (the distance where the fitted probability of being affected is one half; NaN when
+        no receiver is affected or the probability does not fall with distance), its
+        bootstrap interval over receivers (``ci_low``, ``ci_high``) and the curve's
+        ``logit_intercept`` and ``logit_slope`` (per unit of distance).
+    confidence
+        Level of the bootstrap intervals.
+    n_bootstrap
+        Bootstrap resamples of the receivers.
+    cells
+        Which receivers the result was computed on.
+    """
+
+    _text_columns = ("receiver_type", "sender_type")
+
+    table: pd.DataFrame
+    confidence: float
+    n_bootstrap: int
+    cells: str
+
+    @classmethod
+    def compute(
+        cls,
+        model: InteractionVI,
+        receiver_type: str | Sequence[str] | None = None,
+        sender_types: Sequence[str] | None = None,
+        adata: AnnData | None = None,
+        indices: Sequence[int] | None = None,
+        n_bootstrap: int = 200,
+        confidence: float = 0.95,
+        seed: int | None = None,
+        batch_size: int = 256,
+    ) -> InteractionReach:
+        """Fit, per receiver and sender type, how being affected falls with distance.
+
+        Only receiver types that keep a niche are fitted; receivers with no sender of the
+        type in their sample are left out (nothing to measure a distance to).
+
+        Parameters
+        ----------
+        model
+            A trained :class:`~lucidvi.model.InteractionVI` with heads.
+        receiver_type
+            Receiver type(s) (default: every type that keeps a niche).
+        sender_types
+            Sender types (default: every type).
+        adata
+            Registered data; the training data when ``None``.
+        indices
+            Receivers (default: held-out cells of the training data, all cells of other
+            data).
+        n_bootstrap
+            Bootstrap resamples of the receivers for the interval.
+        confidence
+            Level of the interval, in (0, 1).
+        seed
+            Seed of the bootstrap.
+        batch_size
+            Receivers per minibatch.
+
+        Returns
+        -------
+        The result.
+        """
+        if not 0 < confidence < 1:
+            raise ValueError(f"confidence must lie in (0, 1), got {confidence}.")
+        if n_bootstrap < 1:
+            raise ValueError(f"n_bootstrap must be at least 1, got {n_bootstrap}.")
+        adata, cells, description = evaluation_cells(model, adata, indices)
+        types = cell_types(model, adata, cells)
+        kept = [
+            t for t, s in zip(model.labels, model.module.niche_scale.cpu().numpy(), strict=True)
+            if s > 0
+        ]  # fmt: skip
+        receivers = (
+            kept
+            if receiver_type is None
+            else chosen_types(receiver_type, model.labels, "receiver_type")
+        )
+        senders = chosen_types(sender_types, model.labels, "sender_types")
+        receivers = [t for t in receivers if np.any(types == t)]
+        if not receivers:
+            raise ValueError(
+                f"No cells of a receiver type with a niche among the {description} "
+                f"(types with a niche: {kept})."
+            )
+        nearest = _NearestSender(model, adata)
+        slot_types = neighbor_types(model, adata)
+        counts = model.module.likelihood == "nb"
+        rng = np.random.default_rng(seed)
+        rows_out = []
+        jobs = [(r, s) for r in receivers for s in senders]
+        current, full = None, None
+        for receiver, sender in track(jobs, description="Reach", disable=len(jobs) < 2):
+            rows = cells[types == receiver]
+            if receiver != current:
+                current = receiver
+                full = predicted_expression(model, adata, rows, "total", batch_size)
+            exposed = np.any(slot_types[rows] == sender, axis=1)
+            affected = None
+            if exposed.any():
+                masked = predicted_expression(
+                    model, adata, rows[exposed], "total", batch_size, mask_sender_types=[sender]
+                )
+                affected = affected_receivers(full, masked, exposed, counts, _PSEUDO)
+            distance = nearest.distance(rows, sender)
+            rows_out.append(
+                _fit_pair(receiver, sender, distance, affected, n_bootstrap, confidence, rng)
+            )
+        return cls(pd.DataFrame(rows_out)[_COLUMNS], float(confidence), n_bootstrap, description)
+
+    def for_pair(self, sender_type: str, receiver_type: str) -> pd.Series:
+        """Return the row of one sender -> receiver pair.
+
+        Parameters
+        ----------
+        sender_type
+            Sender type.
+        receiver_type
+            Receiver type.
+
+        Returns
+        -------
+        The pair's row of :attr:`table`.
+
+        Raises
+        ------
+        ValueError
+            If the pair is not in the table.
+        """
+        rows = self.table.query("sender_type == @sender_type and receiver_type == @receiver_type")
+        if rows.empty:
+            raise ValueError(
+                f"No row for {sender_type!r} -> {receiver_type!r}; the table has receivers "
+                f"{sorted(self.table['receiver_type'].unique())}."
+            )
+        return rows.iloc[0]
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """Return the table (see :attr:`table`).
+
+        Returns
+        -------
+        Columns ``receiver_type``, ``sender_type``, ``n_receivers``, ``n_affected``, ``reach``,
+        ``ci_low``, ``ci_high``, ``logit_intercept``, ``logit_slope``.
+        """
+        return self.table.copy()
+
+    def _parameters(self) -> dict[str, Any]:
+        return {"confidence": self.confidence, "n_bootstrap": self.n_bootstrap, "cells": self.cells}
+
+    @classmethod
+    def _from_table(cls, table: pd.DataFrame, parameters: dict[str, Any]) -> InteractionReach:
+        for column in ("receiver_type", "sender_type"):
+            table[column] = table[column].astype(str)
+        return cls(table=table[_COLUMNS], **parameters)
+
+    def plot_curves(self, n_pairs: int = 5, ax: Axes | None = None) -> Axes:
+        """Fitted probability of being affected against the distance to the nearest sender.
+
+        Parameters
+        ----------
+        n_pairs
+            Draw the pairs with the most affected receivers, this many.
+        ax
+            Axes to draw into (a new figure when ``None``).
+
+        Returns
+        -------
+        The Axes, a curve per pair with its reach marked.
+        """
+        from lucidvi.pl import interaction_reach_curves
+
+        return interaction_reach_curves(self, n_pairs, ax=ax)
+
+    def _figures(self) -> Iterator[tuple[str, Axes]]:
+        yield "curves", self.plot_curves()
+
+
+class _NearestSender:
+    """Distance from cells to the nearest cell of a type, within the same sample."""
+
+    def __init__(self, model: InteractionVI, adata: AnnData):
+        from lucidvi.model._interaction_vi import NEIGHBORS_UNS
+
+        settings = adata.uns[NEIGHBORS_UNS]
+        self.coordinates = np.asarray(adata.obsm[settings["spatial_key"]], dtype=np.float64)
+        key = settings["sample_key"]
+        self.groups = (
+            np.zeros(adata.n_obs, dtype=np.int64)
+            if key is None
+            else adata.obs[key].astype(str).to_numpy()
+        )
+        self.types = cell_types(model, adata, np.arange(adata.n_obs))
+
+    def distance(self, cells: np.ndarray, sender: str) -> np.ndarray:
+        """Distance of each cell to its nearest sender (``inf`` with none in its sample)."""
+        result = np.full(len(cells), np.inf)
+        for group in np.unique(self.groups[cells]):
+            senders = (self.types == sender) & (self.groups == group)
+            here = self.groups[cells] == group
+            if senders.any():
+                tree = cKDTree(self.coordinates[senders])
+                result[here] = tree.query(self.coordinates[cells[here]])[0]
+        return result
+
+
+def _fit_pair(receiver, sender, distance, affected, n_bootstrap, confidence, rng) -> dict:
+    row = {"receiver_type": receiver, "sender_type": sender}
+    measured = np.isfinite(distance)
+    row["n_receivers"] = int(measured.sum())
+    row["n_affected"] = 0 if affected is None else int(affected[measured].sum())
+    nothing = dict.fromkeys(("reach", "ci_low", "ci_high", "logit_intercept", "logit_slope"))
+    if affected is None or row["n_affected"] == 0 or row["n_affected"] == row["n_receivers"]:
+        return {**row, **{k: np.nan for k in nothing}}
+    d, y = distance[measured], affected[measured]
+    (a,), (b,) = fit_logistic(d, y)
+    if b >= 0:  # no fall with distance: no reach
+        return {**row, **{k: np.nan for k in nothing}, "logit_intercept": a, "logit_slope": b}
+    counts = rng.multinomial(len(d), np.full(len(d), 1 / len(d)), size=n_bootstrap)
+    a_boot, b_boot = fit_logistic(d, y, counts)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        boot = np.where(b_boot < 0, -a_boot / b_boot, np.nan)
+    tail = (1 - confidence) / 2
+    low, high = np.nanquantile(boot, [tail, 1 - tail]) if np.isfinite(boot).any() else (np.nan,) * 2
+    return {
+        **row, "reach": -a / b, "ci_low": low, "ci_high": high,
+        "logit_intercept": a, "logit_slope": b,
+    }  # fmt: skip
