@@ -9,16 +9,9 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 from scipy.spatial import cKDTree
-from scvi.utils import track
 
-from ._interaction_inputs import (
-    cell_types,
-    chosen_types,
-    evaluation_cells,
-    neighbor_types,
-    predicted_expression,
-)
-from ._niche_contrast import affected_receivers
+from ._interaction_inputs import cell_types, chosen_types, evaluation_cells
+from ._niche_contrast import masked_pairs, niche_types
 from ._result import TableResult
 
 if TYPE_CHECKING:
@@ -39,7 +32,6 @@ _COLUMNS = [
     "logit_intercept",
     "logit_slope",
 ]
-_PSEUDO = 1e-3  # as in NeighborAblation: counts per 10,000 added before the log
 _RIDGE = 1e-6  # per receiver, on the standardised slope: finite fits when distance separates
 _NEWTON_STEPS = 50
 
@@ -173,10 +165,7 @@ class InteractionReach(TableResult):
             raise ValueError(f"n_bootstrap must be at least 1, got {n_bootstrap}.")
         adata, cells, description = evaluation_cells(model, adata, indices)
         types = cell_types(model, adata, cells)
-        kept = [
-            t for t, s in zip(model.labels, model.module.niche_scale.cpu().numpy(), strict=True)
-            if s > 0
-        ]  # fmt: skip
+        kept = niche_types(model)
         receivers = (
             kept
             if receiver_type is None
@@ -190,28 +179,21 @@ class InteractionReach(TableResult):
                 f"(types with a niche: {kept})."
             )
         nearest = _NearestSender(model, adata)
-        slot_types = neighbor_types(model, adata)
-        counts = model.module.likelihood == "nb"
         rng = np.random.default_rng(seed)
-        rows_out = []
-        jobs = [(r, s) for r in receivers for s in senders]
-        current, full = None, None
-        for receiver, sender in track(jobs, description="Reach", disable=len(jobs) < 2):
-            rows = cells[types == receiver]
-            if receiver != current:
-                current = receiver
-                full = predicted_expression(model, adata, rows, "total", batch_size)
-            exposed = np.any(slot_types[rows] == sender, axis=1)
-            affected = None
-            if exposed.any():
-                masked = predicted_expression(
-                    model, adata, rows[exposed], "total", batch_size, mask_sender_types=[sender]
-                )
-                affected = affected_receivers(full, masked, exposed, counts, _PSEUDO)
-            distance = nearest.distance(rows, sender)
-            rows_out.append(
-                _fit_pair(receiver, sender, distance, affected, n_bootstrap, confidence, rng)
+        rows_out = [
+            _fit_pair(
+                pair.receiver,
+                pair.sender,
+                nearest.distance(pair.rows, pair.sender),
+                pair.affected,
+                n_bootstrap,
+                confidence,
+                rng,
             )
+            for pair in masked_pairs(
+                model, adata, cells, types, receivers, senders, batch_size, "Reach"
+            )
+        ]
         return cls(pd.DataFrame(rows_out)[_COLUMNS], float(confidence), n_bootstrap, description)
 
     def for_pair(self, sender_type: str, receiver_type: str) -> pd.Series:

@@ -10,17 +10,14 @@ import pandas as pd
 from anndata import AnnData
 from scipy.stats import false_discovery_control
 from scipy.stats import t as student_t
-from scvi.utils import track
 
 from ._interaction_inputs import (
     cell_types,
     chosen_types,
     evaluation_cells,
-    neighbor_types,
     observed_expression,
-    predicted_expression,
 )
-from ._niche_contrast import CONTRAST_COLUMNS, affected_receivers, observed_contrast
+from ._niche_contrast import CONTRAST_COLUMNS, PSEUDOCOUNT, masked_pairs, observed_contrast
 from ._result import TableResult
 
 if TYPE_CHECKING:
@@ -46,7 +43,6 @@ _COLUMNS = [
     "de_p_value_adj",
     "de_significant",
 ]
-_PSEUDO = 1e-3  # counts per 10,000 (or units) added before the log2 fold change
 
 
 @dataclass(frozen=True, eq=False)
@@ -152,46 +148,31 @@ class NeighborAblation(TableResult):
         if not receivers:
             raise ValueError(f"No cells of the chosen receiver types among the {description}.")
         senders = chosen_types(sender_types, model.labels, "sender_types")
-        slot_types = neighbor_types(model, adata)
-        scale = model.module.niche_scale.cpu().numpy()
-        with_niche = {t for t, s in zip(model.labels, scale, strict=True) if s > 0}
         genes = np.asarray(adata.var_names, dtype=object)
         counts = model.module.likelihood == "nb"
         frames = []
-        jobs = [(r, s) for r in receivers for s in senders]
-        observed = full = None
-        current = None
-        for receiver, sender in track(jobs, description="Ablations", disable=len(jobs) < 2):
-            rows = cells[types == receiver]
-            if receiver != current:
-                current = receiver
-                observed = observed_expression(model, adata, rows)
-                full = predicted_expression(model, adata, rows, "total", batch_size)
-            exposed = np.any(slot_types[rows] == sender, axis=1)
-            testable = exposed.any() and receiver in with_niche
-            if testable:
-                masked = predicted_expression(
-                    model, adata, rows[exposed], "total", batch_size, mask_sender_types=[sender]
-                )
-            else:  # no such neighbour, or a type without niche: masking changes nothing
-                masked = full[exposed]
-            affected = (
-                affected_receivers(full, masked, exposed, counts, _PSEUDO) if testable else None
-            )
+        observed, current = None, None
+        for pair in masked_pairs(
+            model, adata, cells, types, receivers, senders, batch_size, "Ablations"
+        ):
+            if pair.receiver != current:
+                current = pair.receiver
+                observed = observed_expression(model, adata, pair.rows)
+            exposed = pair.exposed
             frame = pd.concat(
                 [
-                    _gene_tests(observed[exposed], full[exposed], masked),
-                    observed_contrast(observed, affected, counts, _PSEUDO),
+                    _gene_tests(observed[exposed], pair.full[exposed], pair.masked),
+                    observed_contrast(observed, pair.affected, counts, PSEUDOCOUNT),
                 ],
                 axis=1,
             )
-            if receiver not in with_niche:  # nothing to test: kept out of the correction
+            if not pair.with_niche:  # nothing to test: kept out of the correction
                 frame[["statistic", "p_value"]] = np.nan
             if not counts:  # means may be negative: no fold change
                 frame["log2_fold_change"] = np.nan
             frame.insert(0, "gene", genes)
-            frame.insert(0, "sender_type", sender)
-            frame.insert(0, "receiver_type", receiver)
+            frame.insert(0, "sender_type", pair.sender)
+            frame.insert(0, "receiver_type", pair.receiver)
             frames.append(frame)
         table = pd.concat(frames, ignore_index=True)
         table["p_value_adj"] = _benjamini_hochberg(table["p_value"])
@@ -366,7 +347,7 @@ def _gene_tests(observed: np.ndarray, full: np.ndarray, masked: np.ndarray) -> p
         {
             "n_receivers": n,
             "prediction_change": mean_full - mean_masked,
-            "log2_fold_change": np.log2((mean_full + _PSEUDO) / (mean_masked + _PSEUDO)),
+            "log2_fold_change": np.log2((mean_full + PSEUDOCOUNT) / (mean_masked + PSEUDOCOUNT)),
             "residual_change": change.mean(axis=0),
         }
     )

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
+from anndata import AnnData
 from scipy.stats import ttest_ind
+from scvi.utils import track
 
+from ._interaction_inputs import neighbor_types, predicted_expression
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from lucidvi.model import InteractionVI
+
+PSEUDOCOUNT = 1e-3  # counts per 10,000 (or units) added before a log
 CONTRAST_COLUMNS = [
     "n_affected",
     "observed_change",
@@ -130,3 +143,99 @@ def observed_contrast(
             "de_p_value": np.where(same, 1.0, p_value),
         }
     )
+
+
+def niche_types(model: InteractionVI) -> list[str]:
+    """List the cell types that keep a niche after the calibration (scale above 0)."""
+    scale = model.module.niche_scale.cpu().numpy()
+    return [t for t, s in zip(model.labels, scale, strict=True) if s > 0]
+
+
+@dataclass(frozen=True)
+class MaskedPair:
+    """One receiver and sender type: the receivers' predictions with and without the senders.
+
+    Attributes
+    ----------
+    receiver, sender
+        The cell types.
+    rows
+        The receivers (rows of the data).
+    full
+        Their predictions with every neighbour, cells x genes.
+    exposed
+        Which receivers have a neighbour of the sender type.
+    masked
+        Predictions of the exposed receivers with the senders masked (``full[exposed]`` when
+        masking changes nothing: no such neighbour, or a receiver type without niche).
+    with_niche
+        Whether the receiver type keeps a niche.
+    affected
+        :func:`affected_receivers`, or ``None``.
+    """
+
+    receiver: str
+    sender: str
+    rows: np.ndarray
+    full: np.ndarray
+    exposed: np.ndarray
+    masked: np.ndarray
+    with_niche: bool
+    affected: np.ndarray | None
+
+
+def masked_pairs(
+    model: InteractionVI,
+    adata: AnnData,
+    cells: np.ndarray,
+    types: np.ndarray,
+    receivers: list[str],
+    senders: list[str],
+    batch_size: int,
+    description: str,
+) -> Iterator[MaskedPair]:
+    """Mask each sender type for each receiver type in turn, with a progress bar.
+
+    Each receiver type's full predictions are computed once, for all its senders.
+
+    Parameters
+    ----------
+    model
+        A trained :class:`~lucidvi.model.InteractionVI`.
+    adata
+        Registered data.
+    cells
+        The evaluation cells.
+    types
+        Their cell types.
+    receivers, senders
+        Cell types to pair.
+    batch_size
+        Receivers per minibatch.
+    description
+        Label of the progress bar.
+
+    Yields
+    ------
+    One :class:`MaskedPair` per receiver and sender type.
+    """
+    slot_types = neighbor_types(model, adata)
+    kept = set(niche_types(model))
+    counts = model.module.likelihood == "nb"
+    jobs = [(r, s) for r in receivers for s in senders]
+    current, full = None, None
+    for receiver, sender in track(jobs, description=description, disable=len(jobs) < 2):
+        rows = cells[types == receiver]
+        if receiver != current:
+            current = receiver
+            full = predicted_expression(model, adata, rows, "total", batch_size)
+        exposed = np.any(slot_types[rows] == sender, axis=1)
+        affected = None
+        if exposed.any() and receiver in kept:
+            masked = predicted_expression(
+                model, adata, rows[exposed], "total", batch_size, mask_sender_types=[sender]
+            )
+            affected = affected_receivers(full, masked, exposed, counts, PSEUDOCOUNT)
+        else:
+            masked = full[exposed]
+        yield MaskedPair(receiver, sender, rows, full, exposed, masked, receiver in kept, affected)
