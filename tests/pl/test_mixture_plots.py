@@ -2,6 +2,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -26,6 +27,18 @@ def test_cluster_expression_draws_one_line_per_cluster(model):
     assert len(ax.get_lines()) == 1
     with pytest.raises(ValueError, match="not one of"):
         lucidvi.pl.cluster_expression(model, "nope")
+    plt.close("all")
+
+
+def test_cluster_expression_draws_a_merged_cluster_as_one_mixture():
+    adata = lucidvi.data.simulate_nb_mixture(n=60, p=30, k=2, seed=0)
+    MixtureVI.setup_anndata(adata, layer="counts")
+    merged = MixtureVI(adata, n_clusters=2, n_components=4)
+    merged.train(init="kmeans", seed=0, progress_bar=False)
+    ax = lucidvi.pl.cluster_expression(merged, "gene_3")
+    assert len(ax.get_lines()) == 2
+    x, y = ax.get_lines()[0].get_data()
+    assert np.all(np.isfinite(y)) and y.max() > 0
     plt.close("all")
 
 

@@ -137,8 +137,8 @@ def labels_from_obs(adata: AnnData, key: str, n_clusters: int) -> np.ndarray:
     codes, categories = pd.factorize(values, sort=True)
     if len(categories) != n_clusters:
         raise ValueError(
-            f"init={key!r} has {len(categories)} distinct labels but the model has "
-            f"n_clusters={n_clusters}; make them equal."
+            f"init={key!r} has {len(categories)} distinct labels but the mixture has "
+            f"{n_clusters} components (n_components, n_clusters unless set); make them equal."
         )
     return codes
 
@@ -166,8 +166,8 @@ def responsibilities_from_array(values, n_cells: int, n_clusters: int) -> np.nda
     codes, categories = pd.factorize(array, sort=True)
     if len(categories) != n_clusters:
         raise ValueError(
-            f"The init labels have {len(categories)} distinct values but n_clusters="
-            f"{n_clusters}; make them equal."
+            f"The init labels have {len(categories)} distinct values but the mixture has "
+            f"{n_clusters} components (n_components, n_clusters unless set); make them equal."
         )
     return one_hot(codes, n_clusters)
 

@@ -20,12 +20,15 @@ from lucidvi.train import (
     CountChunks,
     EpochLoggingTrainingPlan,
     InMemoryDataSplitter,
+    component_log_likelihood_in_chunks,
     fit_em,
     initialize_parameters,
     posterior_in_chunks,
 )
 
 from ._mixture_init import InitialMemberships
+from ._mixture_merge import merge_components
+from ._mixture_parameters import get_cluster_parameters, get_marker_genes
 from ._mixture_selection import select_n_clusters
 from ._validation import check_count_matrix, check_obs_keys
 
@@ -50,16 +53,35 @@ class MixtureVI(UnsupervisedTrainingMixin, BaseModelClass):
     encoder of ``q(cluster | x)`` together with the mixture on the evidence lower bound by
     minibatch gradient descent (scvi-tools' training plans), for data too large for batch EM.
 
+    With ``n_components > n_clusters``, the mixture has ``n_components`` negative binomial
+    components and each cluster is a mixture of one or more of them: after fitting, the two
+    groups of components with the smallest estimated symmetric Kullback-Leibler divergence are
+    merged, again and again, until ``n_clusters`` remain (recorded in :attr:`merges_`). A large
+    cell type that the data resolve into sub-populations then stays one cluster, and the
+    components it no longer needs go to small types; the fitted density is unchanged by merging.
+
     Parameters
     ----------
     adata
         AnnData registered with :meth:`setup_anndata`.
     n_clusters
         Number of clusters ``K`` (2 to the number of cells).
+    n_components
+        Number of negative binomial components (``n_clusters`` to the number of cells; the
+        default ``None`` means ``n_clusters``, one component per cluster).
     dispersion
-        ``"cluster-gene"``: one dispersion per cluster and gene; ``"gene"``: shared by clusters.
+        ``"cluster-gene"``: one dispersion per component and gene; ``"gene"``: shared by all.
     encoder_hidden
         Width of the encoder's hidden layer (amortized inference).
+
+    Attributes
+    ----------
+    cluster_of_component_
+        Cluster of each component, an integer array of length ``n_components`` (set by
+        :meth:`train`).
+    merges_
+        One row per merge of two groups of components (``step``, ``components_a``,
+        ``components_b``, ``divergence`` in nats per cell); empty without merging.
 
     Examples
     --------
@@ -69,6 +91,12 @@ class MixtureVI(UnsupervisedTrainingMixin, BaseModelClass):
     >>> model.train(method="em", init="kmeans", n_init=3, seed=0)
     >>> adata.obs["mixture"] = model.get_cluster_assignments().astype("category")
     >>> model.get_marker_genes(n_top=5)
+
+    Twice as many components as clusters, merged into 11 clusters:
+
+    >>> model = lucidvi.model.MixtureVI(adata, n_clusters=11, n_components=22, dispersion="gene")
+    >>> model.train(init="kmeans", seed=0)
+    >>> model.merges_.tail()
     """
 
     _module_cls = NBMixture
@@ -81,6 +109,7 @@ class MixtureVI(UnsupervisedTrainingMixin, BaseModelClass):
         n_clusters: int,
         dispersion: Literal["cluster-gene", "gene"] = "cluster-gene",
         encoder_hidden: int = 128,
+        n_components: int | None = None,
     ):
         super().__init__(adata)
         n_clusters = int(n_clusters)
@@ -90,17 +119,26 @@ class MixtureVI(UnsupervisedTrainingMixin, BaseModelClass):
                 f"{n_clusters}. For one cluster there is nothing to cluster; choose K with "
                 f"select_n_clusters()."
             )
+        n_components = n_clusters if n_components is None else int(n_components)
+        if not n_clusters <= n_components <= adata.n_obs:
+            raise ValueError(
+                f"n_components must be between n_clusters ({n_clusters}) and the number of "
+                f"cells ({adata.n_obs}), got {n_components}."
+            )
         self.n_clusters = n_clusters
+        self.n_components = n_components
+        self.cluster_of_component_ = np.arange(n_components) if n_components == n_clusters else None
+        self.merges_ = pd.DataFrame(columns=["step", "components_a", "components_b", "divergence"])
         self.module = self._module_cls(
             n_input=self.summary_stats.n_vars,
-            n_clusters=n_clusters,
+            n_clusters=n_components,
             n_batch=self.summary_stats.n_batch,
             dispersion=dispersion,
             encoder_hidden=encoder_hidden,
         )
         self._model_summary_string = (
-            f"MixtureVI model: n_clusters={n_clusters}, dispersion={dispersion!r}, "
-            f"encoder_hidden={encoder_hidden}"
+            f"MixtureVI model: n_clusters={n_clusters}, n_components={n_components}, "
+            f"dispersion={dispersion!r}, encoder_hidden={encoder_hidden}"
         )
         self.init_params_ = self._get_init_params(locals())
 
@@ -197,13 +235,15 @@ class MixtureVI(UnsupervisedTrainingMixin, BaseModelClass):
             log-likelihood is below ``tol``. ``"amortized"``: batch EM on a random subsample of
             ``em_subsample`` cells starts the mixture, then an encoder ``q(cluster | x)`` and
             the mixture are trained on the ELBO by minibatch SGD (Adam) through scvi-tools'
-            training plan and Lightning.
+            training plan and Lightning. Either way, when ``n_components > n_clusters`` the
+            fitted components are then merged into ``n_clusters`` clusters (see the class).
         init
-            Starting memberships: ``"kmeans"`` (k-means on 30 principal components of log
-            counts per 10,000), ``"leiden"`` (Leiden with the resolution searched to give
-            ``n_clusters`` clusters), ``"random"`` (every cell joins the most similar of
-            ``n_clusters`` random cells), an ``obs`` column of labels, or an array of labels
-            (one per cell) or memberships (cells x clusters).
+            Starting memberships of the ``n_components`` components: ``"kmeans"`` (k-means
+            on 30 principal components of log counts per 10,000), ``"leiden"`` (Leiden with
+            the resolution searched to give ``n_components`` clusters), ``"random"`` (every
+            cell joins the most similar of ``n_components`` random cells), an ``obs`` column
+            of labels, or an array of labels (one per cell) or memberships (cells x
+            components).
         n_init
             Number of restarts (with seeds ``seed, seed + 1, ...``); the fit with the highest
             log-likelihood is kept. Restarts from given labels are identical, so ``n_init``
@@ -274,7 +314,7 @@ class MixtureVI(UnsupervisedTrainingMixin, BaseModelClass):
         best_state, best = None, None
         starts = InitialMemberships(init, adata, chunks.counts, seed=seed)
         for restart in range(n_init):
-            start = starts(self.n_clusters, seed=seed + restart)
+            start = starts(self.n_components, seed=seed + restart)
             fit = fit_em(
                 self.module, chunks, start, max_iter=max_iter, tol=tol,
                 progress_bar=progress, description=f"EM (start {restart + 1}/{n_init})",
@@ -298,8 +338,24 @@ class MixtureVI(UnsupervisedTrainingMixin, BaseModelClass):
     def _train_em(self, init, n_init, max_iter, tol, seed, progress) -> None:
         chunks = self._chunks()
         self._best_em_fit(chunks, self.adata, init, n_init, max_iter, tol, seed, progress)
+        self._merge_components()
         self.train_method_ = "em"
         self.is_trained_ = True
+
+    def _merge_components(self) -> None:
+        if self.n_components == self.n_clusters:
+            self.cluster_of_component_ = np.arange(self.n_components)
+            return
+        log_likelihood = component_log_likelihood_in_chunks(self.module, self._chunks())
+        log_weights = self.module.log_weights().detach().double().cpu().numpy()
+        self.cluster_of_component_, self.merges_ = merge_components(
+            log_likelihood, log_weights, self.n_clusters
+        )
+        logger.info("Merged %d components into %d clusters.", self.n_components, self.n_clusters)
+
+    def _component_shares(self) -> np.ndarray:
+        """Return the indicator of each component's cluster, ``(n_components, n_clusters)``."""
+        return np.eye(self.n_clusters)[self.cluster_of_component_]
 
     def _train_amortized(
         self, init, n_init, max_epochs, tol, seed, em_subsample, batch_size,
@@ -317,7 +373,7 @@ class MixtureVI(UnsupervisedTrainingMixin, BaseModelClass):
         else:
             chunks = self._chunks()
             start = InitialMemberships(init, self.adata, chunks.counts, seed=seed)(
-                self.n_clusters, seed=seed
+                self.n_components, seed=seed
             )
             initialize_parameters(self.module, chunks, start)
         settings.seed = seed
@@ -333,6 +389,7 @@ class MixtureVI(UnsupervisedTrainingMixin, BaseModelClass):
             enable_progress_bar=progress,
             **trainer_kwargs,
         )
+        self._merge_components()
         self.train_method_ = "amortized"
 
     # ---------------------------------------------------------------------------------- outputs
@@ -341,6 +398,7 @@ class MixtureVI(UnsupervisedTrainingMixin, BaseModelClass):
         adata: AnnData | None = None,
         indices=None,
         source: Literal["posterior", "encoder"] = "posterior",
+        level: Literal["cluster", "component"] = "cluster",
     ) -> pd.DataFrame:
         """Cluster membership probabilities of every cell.
 
@@ -354,20 +412,30 @@ class MixtureVI(UnsupervisedTrainingMixin, BaseModelClass):
             ``"posterior"``: the exact posterior ``p(k | x) ∝ pi_k NB(x | mu_k, phi_k)`` at the
             fitted parameters; ``"encoder"``: the amortized ``q(k | x)`` of an
             ``"amortized"`` fit (the gap between the two shows the amortization error).
+        level
+            ``"cluster"``: a cluster's probability is the sum of its components';
+            ``"component"``: one column per mixture component (as ``"cluster"`` when
+            ``n_components == n_clusters``).
 
         Returns
         -------
-        DataFrame cells x clusters (columns ``0 .. K-1``), rows summing to one.
+        DataFrame cells x clusters (columns ``0 .. K-1``) or components, rows summing to one.
         """
         self._check_if_trained(warn=False)
+        if level not in ("cluster", "component"):
+            raise ValueError(f"level must be 'cluster' or 'component', got {level!r}.")
         if source == "posterior":
             probabilities, _ = posterior_in_chunks(self.module, self._chunks(adata, indices))
         elif source == "encoder":
             probabilities = self._encoder_probabilities(adata, indices)
         else:
             raise ValueError(f"source must be 'posterior' or 'encoder', got {source!r}.")
+        if level == "cluster":
+            probabilities = probabilities @ self._component_shares().astype(probabilities.dtype)
         return pd.DataFrame(
-            probabilities, index=self._obs_names(adata, indices), columns=range(self.n_clusters)
+            probabilities,
+            index=self._obs_names(adata, indices),
+            columns=range(probabilities.shape[1]),
         )
 
     @torch.inference_mode()
@@ -425,60 +493,6 @@ class MixtureVI(UnsupervisedTrainingMixin, BaseModelClass):
             )
         return float(log_likelihood.sum())
 
-    def get_cluster_parameters(self) -> dict[str, pd.DataFrame | pd.Series]:
-        """Fitted mixture: centroids, dispersions and weights.
-
-        Returns
-        -------
-        ``{"mean": clusters x genes (mu, expected count per unit size factor), "dispersion":
-        clusters x genes (phi = 1 / theta; a gene's Gamma has shape 1/phi and mean mu),
-        "weight": pi per cluster}``. Batch effects are not included (they are relative to the
-        first batch).
-        """
-        module = self.module
-        genes = self.adata.var_names
-        clusters = pd.RangeIndex(self.n_clusters, name="cluster")
-        mean = torch.exp(module.log_mu).detach().cpu().numpy()
-        theta = torch.exp(module.log_theta).detach().cpu().numpy()
-        theta = np.broadcast_to(theta, mean.shape)
-        weight = torch.exp(module.log_weights()).detach().cpu().numpy()
-        return {
-            "mean": pd.DataFrame(mean, index=clusters, columns=genes),
-            "dispersion": pd.DataFrame(1.0 / theta, index=clusters, columns=genes),
-            "weight": pd.Series(weight, index=clusters, name="weight"),
-        }
-
-    def get_marker_genes(self, n_top: int = 10, min_expression: float = 1.0) -> pd.DataFrame:
-        """Marker genes of each cluster, from the fitted centroids.
-
-        A gene marks cluster ``k`` by its log2 fold change between ``k``'s centroid and the
-        highest centroid among the other clusters (so a marker is above every other cluster),
-        with centroids scaled to 10,000 counts per cell.
-
-        Parameters
-        ----------
-        n_top
-            Number of markers per cluster.
-        min_expression
-            Minimum centroid expression in cluster ``k`` (counts per 10,000).
-
-        Returns
-        -------
-        Long table: ``cluster``, ``rank`` (1 = best), ``gene``, ``expression`` (per 10,000),
-        ``next_expression`` (highest other cluster) and ``log2_fold_change``.
-        """
-        mean = self.get_cluster_parameters()["mean"].to_numpy()
-        per_10k = mean / mean.sum(1, keepdims=True) * 1e4
-        rows = []
-        for k in range(self.n_clusters):
-            others = np.delete(per_10k, k, axis=0).max(0)
-            lfc = np.log2(per_10k[k] + 1e-3) - np.log2(others + 1e-3)
-            eligible = np.flatnonzero(per_10k[k] >= min_expression)
-            order = eligible[np.argsort(-lfc[eligible], kind="stable")][:n_top]
-            genes = self.adata.var_names
-            for rank, g in enumerate(order, start=1):
-                rows.append((k, rank, genes[g], per_10k[k, g], others[g], lfc[g]))
-        columns = ["cluster", "rank", "gene", "expression", "next_expression", "log2_fold_change"]
-        return pd.DataFrame(rows, columns=columns)
-
+    get_cluster_parameters = get_cluster_parameters
+    get_marker_genes = get_marker_genes
     select_n_clusters = select_n_clusters

@@ -31,7 +31,9 @@ def cluster_expression(
 
     The mixture says that a cell of cluster ``k`` expresses ``gene`` at rate
     ``lambda ~ Gamma(shape 1/phi_k, rate 1/(phi_k mu_k))`` per unit size factor; its counts are
-    Poisson around ``s_i lambda``. On a ``log1p`` axis (markers span orders of magnitude),
+    Poisson around ``s_i lambda``. A cluster merged from several components
+    (``n_components > n_clusters``) has the weighted mixture of its components' Gammas. On a
+    ``log1p`` axis (markers span orders of magnitude),
     lines show the densities of ``log1p(scale * lambda)`` and bars the cells'
     ``log1p(scale * x / s)`` (counts per ``scale`` when ``s`` is the library size), coloured
     by their most probable cluster. The Poisson noise widens the bars beyond the lines, most
@@ -56,7 +58,7 @@ def cluster_expression(
     """
     if gene not in model.adata.var_names:
         raise ValueError(f"gene={gene!r} is not one of the model's genes.")
-    params = model.get_cluster_parameters()
+    params = model.get_cluster_parameters(level="component")
     clusters = list(range(model.n_clusters)) if clusters is None else list(clusters)
     column = model.adata.var_names.get_loc(gene)
     chunks = model._chunks()
@@ -64,9 +66,12 @@ def cluster_expression(
     counts = np.asarray(counts.toarray() if hasattr(counts, "toarray") else counts).ravel()
     observed = np.log1p(scale * counts / np.exp(chunks.log_size))
     assignment = model.get_cluster_assignments().to_numpy()
-    means = params["mean"].iloc[clusters, column].to_numpy() * scale
-    shapes = 1.0 / params["dispersion"].iloc[clusters, column].to_numpy()
-    upper = gamma.ppf(0.999, a=shapes, scale=means / shapes)
+    means = params["mean"].iloc[:, column].to_numpy() * scale
+    shapes = 1.0 / params["dispersion"].iloc[:, column].to_numpy()
+    weights = params["weight"].to_numpy()
+    of_cluster = params["cluster"].to_numpy()
+    drawn = np.isin(of_cluster, clusters)
+    upper = gamma.ppf(0.999, a=shapes[drawn], scale=means[drawn] / shapes[drawn])
     top = max(observed.max(), np.log1p(upper).max()) * 1.05 + 1e-9
     grid = np.linspace(0.0, top, 500)[1:]
     bins = np.linspace(0.0, top, 40)
@@ -74,13 +79,17 @@ def cluster_expression(
         if ax is None:
             _, ax = plt.subplots(figsize=(5.5, 3.5))
         colours = plt.get_cmap("tab20")
-        for i, (k, mean, shape) in enumerate(zip(clusters, means, shapes, strict=True)):
+        for i, k in enumerate(clusters):
             colour = colours(i % 20)
             values = observed[assignment == k]
             if values.size:
                 ax.hist(values, bins=bins, density=True, alpha=0.25, color=colour)
             # density of y = log1p(lambda): p(y) = p_lambda(e^y - 1) e^y
-            density = gamma.pdf(np.expm1(grid), a=shape, scale=mean / shape) * np.exp(grid)
+            mine = np.flatnonzero(of_cluster == k)
+            density = sum(
+                weights[c] * gamma.pdf(np.expm1(grid), a=shapes[c], scale=means[c] / shapes[c])
+                for c in mine
+            ) * (np.exp(grid) / weights[mine].sum())
             ax.plot(grid, density, color=colour, lw=1.5, label=f"{k} (n={values.size})")
         ax.set_xlabel(f"log1p({gene} per {scale:g} of size factor)")
         ax.set_ylabel("density")

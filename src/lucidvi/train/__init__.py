@@ -4,6 +4,7 @@ from ._epoch_logging_plan import EpochLoggingTrainingPlan
 from ._expectation_maximization import (
     CountChunks,
     EMFit,
+    component_log_likelihood_in_chunks,
     fit_em,
     initialize_parameters,
     posterior_in_chunks,
@@ -23,6 +24,7 @@ __all__ = [
     "InMemoryDataSplitter",
     "NeighborhoodBatchLoader",
     "NeighborhoodDataSplitter",
+    "component_log_likelihood_in_chunks",
     "fit_em",
     "initialize_parameters",
     "neighborhood_loader",

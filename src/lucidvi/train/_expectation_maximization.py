@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 import torch
+from scipy.special import logsumexp
 from scvi.utils import track
 
 from lucidvi.module import NBMixture
@@ -90,9 +91,25 @@ class CountChunks:
             yield rows, x, log_size, batch
 
 
-@torch.inference_mode()
 def posterior_in_chunks(module: NBMixture, chunks: CountChunks) -> tuple[np.ndarray, np.ndarray]:
-    """Exact responsibilities and marginal log-likelihoods of all cells, chunk by chunk.
+    """Exact responsibilities and marginal log-likelihoods of all cells.
+
+    Takes the arguments of :func:`component_log_likelihood_in_chunks` and adds the mixture
+    weights to its per-component log-likelihoods.
+
+    Returns
+    -------
+    ``(responsibilities, log_likelihood)``: arrays of shapes ``(n_cells, K)`` and ``(n_cells,)``.
+    """
+    log_joint = component_log_likelihood_in_chunks(module, chunks)
+    log_joint += module.log_weights().detach().double().cpu().numpy()[None, :]
+    marginal = logsumexp(log_joint, axis=1)
+    return np.exp(log_joint - marginal[:, None]).astype(np.float32), marginal
+
+
+@torch.inference_mode()
+def component_log_likelihood_in_chunks(module: NBMixture, chunks: CountChunks) -> np.ndarray:
+    """Every cell's NB log-likelihood under every mixture component, chunk by chunk.
 
     Parameters
     ----------
@@ -103,16 +120,15 @@ def posterior_in_chunks(module: NBMixture, chunks: CountChunks) -> tuple[np.ndar
 
     Returns
     -------
-    ``(responsibilities, log_likelihood)``: arrays of shapes ``(n_cells, K)`` and ``(n_cells,)``.
+    ``log NB(x_i | s_i mu_k, theta_k)``, shape ``(n_cells, K)`` (float64).
     """
-    responsibilities = np.empty((chunks.n_cells, module.n_clusters), dtype=np.float32)
-    log_likelihood = np.empty(chunks.n_cells, dtype=np.float64)
+    log_likelihood = np.empty((chunks.n_cells, module.n_clusters), dtype=np.float64)
     tables = _theta_tables(module)
     for rows, x, log_size, batch in chunks:
-        r, marginal, _ = _e_step(module, x, log_size, batch, tables)
-        responsibilities[rows] = r.cpu().numpy()
-        log_likelihood[rows] = marginal.double().cpu().numpy()
-    return responsibilities, log_likelihood
+        offset = module.log_offset(log_size, batch)
+        values, _ = _cluster_log_likelihood(module, x, offset, tables)
+        log_likelihood[rows] = values.double().cpu().numpy()
+    return log_likelihood
 
 
 def _theta_tables(module: NBMixture) -> list:
