@@ -59,6 +59,8 @@ class MixtureVI(UnsupervisedTrainingMixin, BaseModelClass):
     merged, again and again, until ``n_clusters`` remain (recorded in :attr:`merges_`). A large
     cell type that the data resolve into sub-populations then stays one cluster, and the
     components it no longer needs go to small types; the fitted density is unchanged by merging.
+    :meth:`select_n_clusters` over ``[n_clusters, 2 * n_clusters]`` (BIC) chooses
+    ``n_components`` without labels; merging needs enough cells per component.
 
     Parameters
     ----------
