@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,7 +20,11 @@ if TYPE_CHECKING:
 _MIN_CELLS = 3  # held-out cells of a type needed to scale (and test) its niche
 _SCALES = np.linspace(0.0, 1.0, 21)
 _MAX_REFIT_CELLS = 20_000  # per type; the type profile's error is negligible beyond
-_LBFGS_ITERATIONS, _LBFGS_ROUNDS = 500, 20
+_LBFGS_ROUNDS = 20
+# L-BFGS in single precision, then a polish in double (iterations per round)
+_STAGES = ((torch.float32, 500), (torch.float64, 50))
+_STEP = 1e-3  # central difference on the log inverse dispersions
+_LOG_SCALE_PRIOR_SD = 10.0  # on log inverse dispersions, nats
 
 
 def _mean_niche(model: InteractionVI, indices: np.ndarray, batch_size: int) -> torch.Tensor:
@@ -140,7 +146,8 @@ def refit_intrinsic(model: InteractionVI, indices: np.ndarray, batch_size: int =
     and the batch offsets held fixed. For counts, one pseudo-count per gene (a Dirichlet prior
     on the type's proportions) keeps the share of a gene never seen in a type's training cells
     above 0, where the maximum-likelihood share would be 0 and a held-out cell with one count
-    of that gene would be impossible.
+    of that gene would be impossible. Should the optimizer fail for a type, that type keeps its
+    trained values and a :class:`RuntimeWarning` names it.
 
     Parameters
     ----------
@@ -168,14 +175,25 @@ def refit_intrinsic(model: InteractionVI, indices: np.ndarray, batch_size: int =
         # clones: tensors made in inference mode cannot enter autograd
         x, fixed = (torch.cat(part).clone() for part in zip(*parts, strict=True))
         with torch.enable_grad():
-            _refit_type(module, code, x, fixed)
+            failure = _refit_type(module, code, x, fixed)
+        if failure is not None:
+            warnings.warn(
+                f"Refitting the profile of {model.labels[code]!r} stopped on {failure}; it "
+                "keeps its trained values.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
 
 
-def _refit_type(module, code: int, x: torch.Tensor, fixed: torch.Tensor) -> None:
+def _refit_type(module, code: int, x: torch.Tensor, fixed: torch.Tensor) -> str | None:
     """Maximum-likelihood profile (and spread, when per type) of one type, the rest fixed.
 
     Gaussian: in closed form (the mean residual, and the root mean squared deviation from it).
-    Counts: L-BFGS from the trained values.
+    Counts: L-BFGS from the trained values (:func:`_minimize_counts`).
+
+    Returns
+    -------
+    ``None``, or why the optimizer failed (the trained values then stay).
     """
     per_type = len(module.log_scale) > 1
     row = code if per_type else 0
@@ -187,33 +205,97 @@ def _refit_type(module, code: int, x: torch.Tensor, fixed: torch.Tensor) -> None
             if per_type:
                 spread = (residual - profile).square().mean(0).sqrt().clamp(min=1e-6)
                 module.log_scale[row] = spread.log().float()
-        return
-    profile = module.label_profile.weight[code].detach().clone().requires_grad_(True)
-    log_scale = module.log_scale[row : row + 1].detach().clone().requires_grad_(per_type)
+        return None
+    profile = module.label_profile.weight[code].detach()
+    log_scale = module.log_scale[row : row + 1].detach()
+    try:
+        for dtype, iterations in _STAGES:
+            profile, log_scale = _minimize_counts(
+                x.to(dtype), fixed.to(dtype), profile.to(dtype), log_scale.to(dtype), per_type,
+                iterations,
+            )  # fmt: skip
+    except RuntimeError as error:  # e.g. a line search that overflows
+        return str(error)
+    if not (torch.isfinite(profile).all() and torch.isfinite(log_scale).all()):
+        return "non-finite values"
+    with torch.no_grad():
+        module.label_profile.weight[code] = profile.float()
+        module.log_scale[row] = log_scale[0].float()
+    return None
+
+
+def _minimize_counts(
+    x: torch.Tensor,
+    fixed: torch.Tensor,
+    profile: torch.Tensor,
+    log_scale: torch.Tensor,
+    fit_scale: bool,
+    iterations: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Minimize a type's mean negative log-likelihood from ``profile`` and ``log_scale``.
+
+    The objective adds one pseudo-count per gene (``-sum_g log softmax(profile)_g / n``), a
+    vague normal prior (standard deviation 10) on the log inverse dispersions, which keeps those
+    of Poisson-like genes finite, and a quadratic term on the profile's sum: the softmax ignores
+    a common shift of the profile, a direction along which the loss is flat and a line search
+    can step without bound; the term holds the shift at its start (it changes no prediction).
+    L-BFGS runs on variables rescaled by the inverse square roots of the diagonal curvature at
+    the start (Fisher information for the profile, a central difference for the log inverse
+    dispersions, each gene's alone), so that rare and common genes converge alike.
+
+    Returns
+    -------
+    The fitted profile and log inverse dispersions (detached).
+    """
+    n_cells = len(x)
+    start_sum = profile.sum()
+
+    def objective(profile: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
+        nll = -expression_log_likelihood("nb", x, profile[None] + fixed, log_scale, validate=False)
+        nll = nll.mean() - torch.log_softmax(profile, dim=-1).sum() / n_cells
+        nll = nll + 0.5 * (profile.sum() - start_sum).square() / len(profile)
+        if fit_scale:
+            nll = nll + 0.5 * (log_scale / _LOG_SCALE_PRIOR_SD).square().sum() / n_cells
+        return nll
+
+    with torch.no_grad():
+        theta = log_scale.exp()
+        mu = torch.softmax(profile[None] + fixed, -1) * x.sum(-1, keepdim=True)
+        curvature = (theta * mu / (theta + mu)).mean(0) + torch.softmax(profile, -1) / n_cells
+        profile_step = curvature.rsqrt()
+        scale_step = torch.ones_like(log_scale)
+        if fit_scale:
+            gradients = []
+            for shift in (-_STEP, _STEP):
+                shifted = (log_scale + shift).requires_grad_(True)
+                with torch.enable_grad():
+                    objective(profile, shifted).backward()
+                gradients.append(shifted.grad)
+            scale_curvature = (gradients[1] - gradients[0]).abs() / (2 * _STEP)
+            scale_step = (scale_curvature + 1 / (_LOG_SCALE_PRIOR_SD**2 * n_cells)).rsqrt()
+    profile_change = torch.zeros_like(profile, requires_grad=True)
+    scale_change = torch.zeros_like(log_scale, requires_grad=fit_scale)
     optimizer = torch.optim.LBFGS(
-        [profile, log_scale] if per_type else [profile],
-        max_iter=_LBFGS_ITERATIONS,
-        tolerance_grad=1e-9,
+        [profile_change, scale_change] if fit_scale else [profile_change],
+        max_iter=iterations,
+        tolerance_grad=1e-7,
         tolerance_change=1e-12,
         line_search_fn="strong_wolfe",
     )
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
-        nll = -expression_log_likelihood(
-            module.likelihood, x, profile[None] + fixed, log_scale, validate=False
-        ).mean()
-        if module.likelihood == "nb":  # one pseudo-count per gene: no gene's share goes to 0
-            nll = nll - torch.log_softmax(profile, dim=-1).sum() / len(x)
+        nll = objective(
+            profile + profile_change * profile_step, log_scale + scale_change * scale_step
+        )
         nll.backward()
         return nll
 
     previous = float("inf")
     for _ in range(_LBFGS_ROUNDS):  # restarts until the loss stops moving
         loss = float(optimizer.step(closure).detach())
-        if previous - loss <= 1e-9 * max(1.0, abs(loss)):
+        if not math.isfinite(loss) or previous - loss <= 1e-12 * max(1.0, abs(loss)):
             break
         previous = loss
     with torch.no_grad():
-        module.label_profile.weight[code] = profile.detach()
-        module.log_scale[row] = log_scale.detach()[0]
+        return profile + profile_change * profile_step, log_scale + scale_change * scale_step
