@@ -7,6 +7,7 @@ import torch
 
 import lucidvi
 from lucidvi.model import InteractionVI
+from lucidvi.model import _niche_calibration as niche_calibration
 from lucidvi.model._niche_calibration import refit_intrinsic
 from lucidvi.module._interaction import expression_log_likelihood
 
@@ -71,16 +72,34 @@ def test_a_common_shift_of_the_profile_stays_put_and_changes_nothing(baseline):
     )
 
 
-def test_a_failed_refit_warns_and_keeps_the_trained_values(baseline, monkeypatch):
-    """The overflow seen once in a line search on another CPU: warn, name the type, keep going."""
-
-    def overflow(self, closure):
+def _overflow(monkeypatch):
+    def step(self, closure):
         raise RuntimeError("value cannot be converted to type float without overflow")
 
-    monkeypatch.setattr(torch.optim.LBFGS, "step", overflow)
+    monkeypatch.setattr(torch.optim.LBFGS, "step", step)
+
+
+def _nan_likelihood(monkeypatch):
+    def nan(likelihood, x, linear_predictor, log_scale, index=None, validate=True):
+        return (linear_predictor * float("nan")).sum(-1)
+
+    monkeypatch.setattr(niche_calibration, "expression_log_likelihood", nan)
+
+
+@pytest.mark.parametrize(
+    ("failure", "message"),
+    [
+        (_overflow, "value cannot be converted"),  # seen once in a line search on another CPU
+        # NaN in the objective (e.g. an inverse dispersion overflowing): the line search fails
+        (_nan_likelihood, "value cannot be converted"),
+    ],
+)
+def test_a_failed_refit_warns_and_keeps_the_trained_values(baseline, monkeypatch, failure, message):
+    """Warn, name the type, keep its trained values and go on with the others."""
+    failure(monkeypatch)
     module = baseline.module
     before = (module.label_profile.weight.detach().clone(), module.log_scale.detach().clone())
-    with pytest.warns(RuntimeWarning, match="'B' stopped on value cannot be converted"):
+    with pytest.warns(RuntimeWarning, match=f"'B' stopped on {message}"):
         refit_intrinsic(baseline, np.asarray(baseline.train_indices))
     torch.testing.assert_close(module.label_profile.weight.detach(), before[0])
     torch.testing.assert_close(module.log_scale.detach(), before[1])

@@ -246,6 +246,11 @@ def _minimize_counts(
     Returns
     -------
     The fitted profile and log inverse dispersions (detached).
+
+    Raises
+    ------
+    RuntimeError
+        If the loss becomes non-finite, or the line search overflows.
     """
     n_cells = len(x)
     start_sum = profile.sum()
@@ -294,7 +299,9 @@ def _minimize_counts(
     previous = float("inf")
     for _ in range(_LBFGS_ROUNDS):  # restarts until the loss stops moving
         loss = float(optimizer.step(closure).detach())
-        if not math.isfinite(loss) or previous - loss <= 1e-12 * max(1.0, abs(loss)):
+        if not math.isfinite(loss):
+            raise RuntimeError("a non-finite loss")
+        if previous - loss <= 1e-12 * max(1.0, abs(loss)):
             break
         previous = loss
     with torch.no_grad():
