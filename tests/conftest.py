@@ -1,8 +1,14 @@
 import numpy as np
+import pandas as pd
 import pytest
 import scvi
 
 import lucidvi
+
+if int(pd.__version__.split(".")[0]) < 3:
+    # pandas 3 always copies on write (read-only views from .to_numpy() and .values); turn it on
+    # under pandas 2 too, so that code writing into such a view fails on both stacks.
+    pd.options.mode.copy_on_write = True
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
 import pandas as pd
+import pytest
 
 from lucidvi.cli import main
 from lucidvi.interpretation import (
@@ -10,6 +11,7 @@ from lucidvi.interpretation import (
 )
 
 
+@pytest.mark.slow
 def test_demo_quick_writes_report_and_figures(tmp_path):
     assert main(["demo", "--quick", "--out", str(tmp_path)]) == 0
     for name in (

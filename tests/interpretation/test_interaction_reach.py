@@ -38,6 +38,7 @@ def reach(planted_niche):
     return InteractionReach.compute(planted_niche, n_bootstrap=100, seed=0)
 
 
+@pytest.mark.slow
 def test_reach_of_the_planted_pair_is_its_length_scale(planted_niche, reach):
     row = reach.for_pair("B", "CD14+ Mono")
     assert row["n_affected"] > 0 and row["ci_low"] <= row["reach"] <= row["ci_high"]
@@ -46,6 +47,7 @@ def test_reach_of_the_planted_pair_is_its_length_scale(planted_niche, reach):
     assert set(reach.table["receiver_type"]) == set(kept)  # types without a niche: no reach
 
 
+@pytest.mark.slow
 def test_plot_and_errors(planted_niche, reach):
     ax = reach.plot_curves(n_pairs=3)
     assert len(ax.get_legend().get_texts()) == 3

@@ -88,6 +88,7 @@ def test_interaction_genes_put_significant_genes_first_by_fold_change(result):
         result.interaction_genes("B", "NK")
 
 
+@pytest.mark.slow
 def test_affected_receivers_and_genes_recover_the_planted_niche(planted_niche):
     adata = planted_niche.adata
     ablation = NeighborAblation.compute(

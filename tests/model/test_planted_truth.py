@@ -1,11 +1,13 @@
 """LinearVI recovers planted loadings (``simulate_linear``) up to an invertible linear map."""
 
 import numpy as np
+import pytest
 import scvi
 
 import lucidvi
 
 
+@pytest.mark.slow
 def test_learned_loadings_span_the_true_ones():
     adata = lucidvi.data.simulate_linear(n_cells=3000, n_genes=500, n_factors=10, seed=0)
     scvi.settings.seed = 0

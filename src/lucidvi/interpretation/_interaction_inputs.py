@@ -137,7 +137,7 @@ def predicted_expression(
     """
     predictions = model.get_predictions(
         adata, indices=cells, component=component, batch_size=batch_size, **ablation
-    ).to_numpy(dtype=np.float64)
+    ).to_numpy(dtype=np.float64, copy=True)
     if model.module.likelihood == "nb":
         totals = predictions.sum(axis=1, keepdims=True)
         predictions *= _COUNTS_PER / np.where(totals > 0, totals, 1.0)

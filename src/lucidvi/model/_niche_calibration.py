@@ -122,7 +122,7 @@ def calibrate_niche(
             }
         )
     table = pd.DataFrame(rows)
-    scales = torch.as_tensor(table["niche_scale"].to_numpy(), dtype=torch.float32)
+    scales = torch.tensor(table["niche_scale"].to_numpy(copy=True), dtype=torch.float32)
     module.set_niche_calibration(center, scales.to(center.device))
     refit_intrinsic(model, train_indices, batch_size)
     return table
