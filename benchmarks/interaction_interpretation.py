@@ -75,7 +75,7 @@ def _timed(name: str, seconds: dict, function):
 
 def _ranking_score(ablation: NeighborAblation, receiver: str, sender: str, genes) -> np.ndarray:
     """Score each gene by its place in ``interaction_genes`` (first = highest)."""
-    ranked = ablation.interaction_genes(receiver, sender).index
+    ranked = ablation.interaction_genes(sender_type=sender, receiver_type=receiver).index
     return -pd.Series(np.arange(len(ranked)), index=ranked).reindex(genes).to_numpy()
 
 
@@ -107,7 +107,7 @@ def _gene_recovery(model, ablation: NeighborAblation, test: np.ndarray, pairs: l
             mean_near, mean_far = y[near[cells]].mean(0), y[~near[cells]].mean(0)
             fold = np.abs(np.log2((mean_near + 1e-3) / (mean_far + 1e-3)))
             scores[f"reference: |log2 fold change| near vs far, {name}"] = fold
-        pair = on_all.interaction_genes(receiver, sender)
+        pair = on_all.interaction_genes(sender_type=sender, receiver_type=receiver)
         print(f"  {sender} -> {receiver}: {label.sum()} planted genes (prevalence "
               f"{label.mean():.2f}); all cells: {pair['n_affected'].iloc[0]} receivers "
               f"affected ({(near & (types == receiver)).sum()} planted near), "
@@ -158,7 +158,7 @@ def _planted(args, adata) -> dict:
     _gene_recovery(model, ablation, test, args.pairs)
     print("length scales (head with the largest importance per planted pair):")
     for sender, receiver, truth in args.pairs:
-        row = scales.for_pair(sender, receiver)
+        row = scales.for_pair(sender_type=sender, receiver_type=receiver)
         print(f"  {sender} -> {receiver}: {row['length_scale']:.1f} "
               f"[{row['ci_low']:.1f}, {row['ci_high']:.1f}] (head {row['head']}, niche kept "
               f"{row['niche_kept']}) vs planted {truth:.0f}: relative error "
@@ -168,7 +168,7 @@ def _planted(args, adata) -> dict:
         "a test receiver is as likely affected as not):"
     )
     for sender, receiver, truth in args.pairs:
-        row = reach.for_pair(sender, receiver)
+        row = reach.for_pair(sender_type=sender, receiver_type=receiver)
         print(f"  {sender} -> {receiver}: {row['reach']:.1f} [{row['ci_low']:.1f}, "
               f"{row['ci_high']:.1f}] ({row['n_affected']} of {row['n_receivers']} receivers "
               f"affected) vs planted {truth:.0f}: relative error "

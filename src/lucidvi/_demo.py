@@ -5,30 +5,26 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import scanpy as sc
+import torch
+from sklearn.metrics import adjusted_rand_score
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import scanpy as sc  # noqa: E402
-import scvi  # noqa: E402
-import torch  # noqa: E402
-from sklearn.metrics import adjusted_rand_score  # noqa: E402
-
-from lucidvi._demo_clustering import cluster_cells  # noqa: E402
-from lucidvi._demo_panels import design_panels  # noqa: E402
-from lucidvi._demo_spatial import spatial_interactions  # noqa: E402
-from lucidvi._report import markdown_table, save_figure  # noqa: E402
-from lucidvi.data import pbmc68k  # noqa: E402
-from lucidvi.interpretation import (  # noqa: E402
+from lucidvi._demo_clustering import cluster_cells
+from lucidvi._demo_panels import design_panels
+from lucidvi._demo_spatial import spatial_interactions
+from lucidvi._report import markdown_table, save_figure
+from lucidvi.data import pbmc68k
+from lucidvi.interpretation import (
     DimImportance,
     GeneLoadings,
     GeneProgramEnrichment,
     GenesPerDim,
 )
-from lucidvi.model import LinearVI  # noqa: E402
-from lucidvi.pl import loadings_heatmap  # noqa: E402
-from lucidvi.pl._loadings import top_loading_genes  # noqa: E402
+from lucidvi.model import LinearVI
+from lucidvi.pl import loadings_heatmap
+from lucidvi.pl._loadings import top_loading_genes
+from lucidvi.train import isolated_seed
 
 
 def _step(message: str) -> None:
@@ -86,7 +82,7 @@ def run_demo(out: str | Path = "lucidvi_demo", quick: bool = False, seed: int = 
     quick
         Train for fewer epochs (a smoke run of about a minute).
     seed
-        Random seed.
+        Random seed (``scvi.settings.seed`` during the run; restored afterwards).
 
     Returns
     -------
@@ -94,7 +90,11 @@ def run_demo(out: str | Path = "lucidvi_demo", quick: bool = False, seed: int = 
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    scvi.settings.seed = seed
+    with isolated_seed(seed):
+        return _run_demo(out, quick, seed)
+
+
+def _run_demo(out: Path, quick: bool, seed: int) -> Path:
     max_epochs, n_latent = (60, 10) if quick else (400, 10)
 
     _step("loading the bundled PBMC 68k subset (700 cells x 765 genes)")

@@ -93,7 +93,9 @@ def spatial_interactions(out: Path, quick: bool, seed: int) -> str:
         {"top sender": "", "sender with most genes": "", "significant genes": 0}
     )
     summary["significant genes"] = summary["significant genes"].astype(int)
-    summary["nats per cell"] = summary["nats per cell"].astype(float).round(3)
+    summary["nats per cell"] = summary["nats per cell"].astype(float).round(3).astype(object)
+    failed = summary["cell type"].isin(model.refit_failures_ + baseline.refit_failures_)
+    summary.loc[failed, "nats per cell"] = "refit failed"  # no number from a failed fit
     rankings = _interaction_genes(model, adata, summary)
     rankings.to_csv(out / "interaction_genes.csv")
     genes = _gene_summary(rankings, adata.uns["spatial_niches"]["genes"])
@@ -161,12 +163,12 @@ def _interaction_genes(model, adata, summary: pd.DataFrame) -> pd.DataFrame:
     """Rank, over all cells, the genes of each kept receiver type and its top sender."""
     everyone = np.arange(adata.n_obs)
     pairs = summary.loc[summary["top sender"] != "", ["cell type", "top sender"]]
-    rankings = [
-        NeighborAblation.compute(model, receiver, [sender], indices=everyone)
-        .interaction_genes(receiver, sender)
-        .head(100)
-        for receiver, sender in pairs.itertuples(index=False)
-    ]
+    rankings = []
+    for receiver, sender in pairs.itertuples(index=False):
+        ablation = NeighborAblation.compute(model, receiver, [sender], indices=everyone)
+        if (ablation.table["n_affected"] > 0).any():  # else there is no ranking to show
+            genes = ablation.interaction_genes(sender_type=sender, receiver_type=receiver)
+            rankings.append(genes.head(100))
     return pd.concat(rankings) if rankings else pd.DataFrame(columns=["receiver_type"])
 
 

@@ -33,6 +33,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     args = parser.parse_args(argv)
     if args.command == "demo":
+        import matplotlib
+
+        matplotlib.use("Agg")  # the command writes figures to files, with or without a display
         from lucidvi._demo import run_demo
 
         run_demo(args.out, quick=args.quick, seed=args.seed)

@@ -1,3 +1,5 @@
+from contextlib import contextmanager
+
 import numpy as np
 import pytest
 import scvi
@@ -77,3 +79,21 @@ class PredictionRounding:
 def rounding():
     """:class:`PredictionRounding`, for tests that recompute a result from predictions."""
     return PredictionRounding()
+
+
+@contextmanager
+def _niche_dropped(model: lucidvi.model.InteractionVI, cell_type: str):
+    """Within the block, ``cell_type`` has no niche (scale 0), as if calibration dropped it."""
+    module = model.module
+    scale = module.niche_scale.clone()
+    try:
+        module.niche_scale[model.labels.index(cell_type)] = 0.0
+        yield
+    finally:
+        module.niche_scale.copy_(scale)
+
+
+@pytest.fixture(scope="session")
+def niche_dropped():
+    """``with niche_dropped(model, cell_type):`` turns one receiver type's niche off."""
+    return _niche_dropped

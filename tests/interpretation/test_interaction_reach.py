@@ -40,7 +40,7 @@ def reach(planted_niche):
 
 @pytest.mark.slow
 def test_reach_of_the_planted_pair_is_its_length_scale(planted_niche, reach):
-    row = reach.for_pair("B", "CD14+ Mono")
+    row = reach.for_pair(sender_type="B", receiver_type="CD14+ Mono")
     assert row["n_affected"] > 0 and row["ci_low"] <= row["reach"] <= row["ci_high"]
     assert abs(row["reach"] / 15.0 - 1) <= 0.25  # the tolerance for a length scale
     kept = planted_niche.get_niche_calibration().query("kept")["cell_type"]
@@ -53,7 +53,7 @@ def test_plot_and_errors(planted_niche, reach):
     assert len(ax.get_legend().get_texts()) == 3
     matplotlib.pyplot.close("all")
     with pytest.raises(ValueError, match="No row for 'NK' -> 'B'"):
-        reach.for_pair("NK", "B")
+        reach.for_pair(sender_type="NK", receiver_type="B")
     with pytest.raises(ValueError, match="confidence"):
         InteractionReach.compute(planted_niche, confidence=1.0)
     with pytest.raises(ValueError, match="unknown cell types"):

@@ -53,7 +53,7 @@ def test_table_quantiles_intervals_and_importance(spatial_model, result):
     assert (table["ci_low"] <= table["length_scale"] + 1e-9).all()
     assert (table["length_scale"] <= table["ci_high"] + 1e-9).all()
     np.testing.assert_allclose(table["importance"], table["weight_at_zero"] * table["head_effect"])
-    best = result.for_pair("B", "CD14+ Mono")
+    best = result.for_pair(sender_type="B", receiver_type="CD14+ Mono")
     pair = table.query("sender_type == 'B' and receiver_type == 'CD14+ Mono'")
     assert best["importance"] == pair["importance"].max()
     assert math.isclose(result.threshold, 0.5)
@@ -62,7 +62,23 @@ def test_table_quantiles_intervals_and_importance(spatial_model, result):
 def test_plot_and_errors(spatial_model, result):
     assert result.plot_distribution().get_title().startswith("Length scales")
     with pytest.raises(ValueError, match="No pair"):
-        result.for_pair("B", "T cell")
+        result.for_pair(sender_type="B", receiver_type="T cell")
     with pytest.raises(ValueError, match="threshold"):
         LengthScales.compute(spatial_model, threshold=1.0)
     matplotlib.pyplot.close("all")
+
+
+def test_pairs_whose_niche_was_dropped_have_no_reach(spatial_model, niche_dropped):
+    """A dropped niche: reach columns NaN with a status, and for_pair refuses to give one."""
+    with niche_dropped(spatial_model, "CD14+ Mono"):
+        dropped = LengthScales.compute(spatial_model, n_bootstrap=10, seed=0)
+    table = dropped.table
+    off = table["receiver_type"] == "CD14+ Mono"
+    assert (table.loc[off, "status"] == "niche dropped").all()
+    assert not table.loc[off, "niche_kept"].any()
+    assert table.loc[off, ["length_scale", "ci_low", "ci_high", "q10", "q90"]].isna().all().all()
+    assert (table.loc[~off, "status"] == "ok").all()
+    with pytest.raises(ValueError, match="kept no niche"):
+        dropped.for_pair(sender_type="B", receiver_type="CD14+ Mono")
+    with pytest.raises(TypeError):
+        dropped.for_pair("B", "CD14+ Mono")

@@ -58,24 +58,30 @@ def test_matrix_counts_significant_genes(result):
     assert (result.table.loc[tested, "p_value_adj"] >= result.table.loc[tested, "p_value"]).all()
 
 
-def test_type_without_niche_changes_nothing(spatial_model):
-    module = spatial_model.module
-    scale = module.niche_scale.clone()
-    code = spatial_model.labels.index("CD14+ Mono")
-    try:
-        module.niche_scale[code] = 0.0
+def test_type_without_niche_changes_nothing(spatial_model, niche_dropped):
+    with niche_dropped(spatial_model, "CD14+ Mono"):
         off = NeighborAblation.compute(spatial_model, "CD14+ Mono", sender_types=["B"])
-    finally:
-        module.niche_scale.copy_(scale)
     assert (off.table["prediction_change"] == 0).all()
     assert off.table["p_value"].isna().all()  # nothing to test, kept out of the correction
     assert not off.table["significant"].any()
     assert (off.table["n_affected"] == 0).all() and off.table["de_p_value"].isna().all()
     assert not off.table["de_significant"].any()
+    # no affected receiver: there is no ranking of genes to give (not the genes in var order)
+    with pytest.raises(ValueError, match="finds no 'CD14\\+ Mono' cell that 'B' affects"):
+        off.interaction_genes(sender_type="B", receiver_type="CD14+ Mono")
+    with pytest.raises(ValueError, match="finds no"):
+        off.plot_volcano(sender_type="B", receiver_type="CD14+ Mono")
+
+
+def test_pair_methods_take_sender_and_receiver_by_keyword_only(result):
+    """A positional (receiver, sender) call would silently answer about the other pair."""
+    for method in (result.interaction_genes, result.plot_volcano):
+        with pytest.raises(TypeError):
+            method("CD14+ Mono", "B")
 
 
 def test_interaction_genes_put_significant_genes_first_by_fold_change(result):
-    ranked = result.interaction_genes("CD14+ Mono", "B")
+    ranked = result.interaction_genes(sender_type="B", receiver_type="CD14+ Mono")
     assert len(ranked) == result.table["gene"].nunique()
     significant = ranked["de_significant"].to_numpy()
     assert not (np.diff(significant.astype(int)) > 0).any()  # no significant gene after the rest
@@ -85,7 +91,7 @@ def test_interaction_genes_put_significant_genes_first_by_fold_change(result):
     adjusted = result.table["de_p_value_adj"].dropna()
     assert (adjusted >= result.table.loc[adjusted.index, "de_p_value"]).all()
     with pytest.raises(ValueError, match="No rows for 'NK' -> 'B'"):
-        result.interaction_genes("B", "NK")
+        result.interaction_genes(sender_type="NK", receiver_type="B")
 
 
 @pytest.mark.slow
@@ -94,7 +100,7 @@ def test_affected_receivers_and_genes_recover_the_planted_niche(planted_niche):
     ablation = NeighborAblation.compute(
         planted_niche, "CD14+ Mono", sender_types=["B"], indices=np.arange(adata.n_obs)
     )
-    ranked = ablation.interaction_genes("CD14+ Mono", "B")
+    ranked = ablation.interaction_genes(sender_type="B", receiver_type="CD14+ Mono")
     receivers = adata.obs["cell_type"] == "CD14+ Mono"
     near_share = float((adata.obs.loc[receivers, "substate"] == "near").mean())
     # the affected receivers are the near ones far beyond chance: without information, each
@@ -110,7 +116,7 @@ def test_affected_receivers_and_genes_recover_the_planted_niche(planted_niche):
     rng = np.random.default_rng(0)
     shuffled = [average_precision_score(rng.permutation(planted), score) for _ in range(1000)]
     assert observed > max(shuffled)
-    ax = ablation.plot_volcano("CD14+ Mono", "B", n_labels=5)
+    ax = ablation.plot_volcano(sender_type="B", receiver_type="CD14+ Mono", n_labels=5)
     _, significant = ax.collections
     assert len(significant.get_offsets()) == ranked["de_significant"].sum() > 0
     assert [text.get_text() for text in ax.texts] == list(ranked.index[:5])
@@ -132,7 +138,11 @@ def _affected(model, adata, receivers: np.ndarray) -> np.ndarray:
 def test_plots_and_errors(spatial_model, result):
     assert result.plot_heatmap().get_title().startswith("Genes the senders")
     assert result.plot_graph().get_title().startswith("Interactions")
-    assert result.plot_volcano("CD14+ Mono", "B").get_title().startswith("B -> CD14+ Mono")
+    assert (
+        result.plot_volcano(sender_type="B", receiver_type="CD14+ Mono")
+        .get_title()
+        .startswith("B -> CD14+ Mono")
+    )
     with pytest.raises(ValueError, match="unknown cell types"):
         NeighborAblation.compute(spatial_model, "T cell")
     with pytest.raises(ValueError, match="alpha"):

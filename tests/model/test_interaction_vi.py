@@ -127,8 +127,10 @@ def test_save_and_load_give_the_same_predictions(model, tmp_path):
 def test_calibration_table_and_types_without_niche(calibrated):
     table = calibrated.get_niche_calibration()
     assert list(table.columns) == [
-        "cell_type", "n_validation_cells", "niche_scale", "gain_per_cell", "p_value", "kept"
+        "cell_type", "n_validation_cells", "niche_scale", "gain_per_cell", "p_value", "kept",
+        "status",
     ]  # fmt: skip
+    assert (table["status"] == "ok").all() and calibrated.refit_failures_ == []
     assert table["cell_type"].tolist() == calibrated.labels
     assert table["n_validation_cells"].sum() == len(calibrated.validation_indices)
     assert table["niche_scale"].between(0, 1).all()
@@ -165,6 +167,18 @@ def test_calibration_needs_validation_cells(spatial, caplog):
     model.train(max_epochs=1, train_size=1.0, enable_progress_bar=False)
     assert "not calibrated" in caplog.text
     assert (model.module.niche_scale == 1).all()
+    with pytest.raises(ValueError, match="train_size must lie in"):
+        model.train(max_epochs=1, train_size=0.0)
+
+
+def test_train_size_none_means_the_default(spatial):
+    """scvi-tools reads train_size=None as its default; it raised a TypeError here."""
+    adata = _fresh(spatial)
+    InteractionVI.setup_anndata(adata, labels_key="cell_type", layer="counts", n_neighbors=5)
+    model = InteractionVI(adata, n_heads=2, n_latent=4)
+    model.train(max_epochs=1, train_size=None, calibrate=False, enable_progress_bar=False)
+    n_validation = len(model.validation_indices)
+    assert n_validation == pytest.approx(0.2 * adata.n_obs, abs=1)
 
 
 def test_baseline_is_refitted_to_the_maximum_likelihood():

@@ -187,3 +187,44 @@ def test_new_data_is_evaluated_with_the_fitted_mixture(fitted, planted):
     expected = fitted.get_cluster_probabilities(indices=np.arange(10, 30))
     np.testing.assert_allclose(probabilities.to_numpy(), expected.to_numpy(), atol=1e-5)
     assert list(probabilities.index) == list(other.obs_names)
+
+
+@pytest.mark.parametrize("init", ["kmeans", "random", "leiden"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_training_leaves_dense_counts_in_x_as_they_were(init, dtype):
+    """The start's PCA normalised a float32 adata.X in place (an uncopied np.asarray)."""
+    adata = _simulate()
+    adata.X = np.asarray(adata.layers["counts"].toarray(), dtype=dtype)
+    del adata.layers["counts"]
+    before = adata.X.copy()
+    MixtureVI.setup_anndata(adata)
+    MixtureVI(adata, n_clusters=4).train(method="em", init=init, seed=0, progress_bar=False)
+    np.testing.assert_array_equal(adata.X, before)
+    MixtureVI.setup_anndata(adata)  # counts still integers: a second registration works
+
+
+def test_amortized_training_keeps_the_callers_seed_and_torch_generator(planted):
+    import scvi
+
+    previous = scvi.settings.seed
+    scvi.settings.seed = 123
+    try:
+        model = MixtureVI(planted, n_clusters=4)  # its initial weights draw from torch's RNG
+        torch_state = torch.get_rng_state()
+        model.train(method="amortized", max_epochs=2, seed=7, progress_bar=False)
+        assert scvi.settings.seed == 123
+        assert torch.equal(torch.get_rng_state(), torch_state)
+    finally:
+        scvi.settings.seed = previous
+
+
+def test_accelerators_that_cannot_run_em_raise(planted, monkeypatch):
+    model = MixtureVI(planted, n_clusters=4)
+    with pytest.raises(ValueError, match="accelerator must be"):
+        model.train(method="em", accelerator="tpu", progress_bar=False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    with pytest.raises(ValueError, match="float64, which MPS lacks"):
+        model.train(method="em", accelerator="mps", progress_bar=False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="no MPS is available"):
+        model.train(method="em", accelerator="mps", progress_bar=False)

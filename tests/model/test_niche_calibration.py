@@ -1,5 +1,7 @@
 """Refitting each type's profile by maximum likelihood after training (counts)."""
 
+import warnings
+
 import numpy as np
 import pytest
 import scvi
@@ -100,6 +102,31 @@ def test_a_failed_refit_warns_and_keeps_the_trained_values(baseline, monkeypatch
     module = baseline.module
     before = (module.label_profile.weight.detach().clone(), module.log_scale.detach().clone())
     with pytest.warns(RuntimeWarning, match=f"'B' stopped on {message}"):
-        refit_intrinsic(baseline, np.asarray(baseline.train_indices))
+        failed = refit_intrinsic(baseline, np.asarray(baseline.train_indices))
+    assert failed == baseline.labels  # every type failed, and each is reported
     torch.testing.assert_close(module.label_profile.weight.detach(), before[0])
     torch.testing.assert_close(module.log_scale.detach(), before[1])
+
+
+def test_a_refit_that_fails_in_single_precision_is_retried_in_double(baseline, monkeypatch):
+    """The first stage overflows in float32: the float64 retry fits, nothing is marked failed."""
+    minimize = niche_calibration._minimize_counts
+
+    def single_fails(x, *args):
+        if x.dtype == torch.float32:
+            raise RuntimeError("value cannot be converted to type float without overflow")
+        return minimize(x, *args)
+
+    monkeypatch.setattr(niche_calibration, "_minimize_counts", single_fails)
+    module = baseline.module
+    with torch.no_grad():  # move every profile away from its optimum
+        generator = torch.Generator().manual_seed(0)
+        module.label_profile.weight += 0.5 * torch.randn(
+            module.label_profile.weight.shape, generator=generator
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        assert refit_intrinsic(baseline, np.asarray(baseline.train_indices)) == []
+    largest = baseline.adata.obs["cell_type"].value_counts().index[0]
+    grad_profile, _ = _objective_gradient(baseline, baseline.labels.index(largest))
+    assert float(grad_profile.abs().max()) < 1e-4  # back at the optimum, found in float64

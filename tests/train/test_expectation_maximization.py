@@ -103,3 +103,43 @@ def test_em_log_likelihood_equals_the_module(dispersion, n_batch):
         offset = module.log_offset(log_size, batch)
         result, _ = _cluster_log_likelihood(module, x, offset, tables)
     torch.testing.assert_close(result, expected, rtol=1e-10, atol=1e-8)
+
+
+def test_a_non_finite_log_likelihood_stops_em_at_once(mixture_data, monkeypatch):
+    """NaN compares False with everything: EM must stop at that pass, not run max_iter."""
+    from lucidvi.train import _expectation_maximization as em
+
+    adata = mixture_data
+    chunks = CountChunks(adata.layers["counts"], np.zeros(adata.n_obs), np.zeros(adata.n_obs))
+    module = NBMixture(n_input=80, n_clusters=3)
+    e_step, passes = em._e_step, []
+
+    def nan_e_step(*args):
+        r, marginal, ds = e_step(*args)
+        passes.append(1)
+        return r, marginal * float("nan"), ds
+
+    monkeypatch.setattr(em, "_e_step", nan_e_step)
+    with pytest.raises(FloatingPointError, match="non-finite log-likelihood .* iteration 0"):
+        fit_em(module, chunks, _one_hot_truth(adata), max_iter=50, progress_bar=False)
+    assert len(passes) == len(list(chunks))  # one pass over the chunks, not 50
+
+
+def test_restarts_set_a_failed_start_aside_and_fail_only_when_all_do(mixture_data, monkeypatch):
+    from lucidvi.train import _em_restarts
+
+    adata = mixture_data
+    chunks = CountChunks(adata.layers["counts"], np.zeros(adata.n_obs), np.zeros(adata.n_obs))
+    module = NBMixture(n_input=80, n_clusters=3)
+    truth = _one_hot_truth(adata)
+
+    def start(seed):  # the first start is poisoned with NaN memberships
+        return np.full_like(truth, np.nan) if seed == 0 else 0.6 * truth + 0.4 / 3
+
+    with pytest.warns(RuntimeWarning, match="EM start 1 of 2 failed"):
+        fit = _em_restarts.fit_em_restarts(module, chunks, start, 2, 0, progress_bar=False)
+    assert np.isfinite(fit.log_likelihood) and torch.isfinite(module.log_mu).all()
+    with pytest.warns(RuntimeWarning), pytest.raises(FloatingPointError, match="Every EM start"):
+        _em_restarts.fit_em_restarts(
+            module, chunks, lambda s: np.full_like(truth, np.nan), 2, 0, progress_bar=False
+        )

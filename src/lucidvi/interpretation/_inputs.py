@@ -10,44 +10,15 @@ import scipy.sparse as sp
 from anndata import AnnData
 
 from lucidvi._layers import read_layer
+from lucidvi.metrics import TARGET_SUM, log_normalize_counts
 
 logger = logging.getLogger(__name__)
-
-TARGET_SUM = 1e4
-"""Counts per cell after normalisation, before ``log1p`` (as ``scanpy.pp.normalize_total``)."""
 
 
 def _is_count_matrix(matrix) -> bool:
     values = matrix.data if sp.issparse(matrix) else np.asarray(matrix)
     sample = values.ravel()[:1_000_000]
     return bool(np.all(sample >= 0) and np.all(sample == np.round(sample)))
-
-
-def log_normalize_counts(counts) -> np.ndarray | sp.csr_matrix:
-    """Return ``log1p`` of counts scaled to :data:`TARGET_SUM` per cell (sparse stays sparse).
-
-    Parameters
-    ----------
-    counts
-        Cells x genes counts, dense or sparse.
-
-    Returns
-    -------
-    The log-normalised matrix (float64), CSR when the input is sparse.
-    """
-    totals = np.asarray(counts.sum(axis=1), dtype=np.float64).ravel()
-    if np.any(totals <= 0):
-        raise ValueError(
-            f"{int(np.sum(totals <= 0))} cells have no counts; drop them before interpreting "
-            f"(e.g. scanpy.pp.filter_cells(adata, min_counts=1))."
-        )
-    scale = TARGET_SUM / totals
-    if sp.issparse(counts):
-        normalized = sp.csr_matrix(counts, dtype=np.float64)
-        normalized = sp.csr_matrix(sp.diags(scale) @ normalized)
-        normalized.data = np.log1p(normalized.data)
-        return normalized
-    return np.log1p(np.asarray(counts, dtype=np.float64) * scale[:, None])
 
 
 def expression_matrix(

@@ -196,7 +196,7 @@ class InteractionReach(TableResult):
         ]
         return cls(pd.DataFrame(rows_out)[_COLUMNS], float(confidence), n_bootstrap, description)
 
-    def for_pair(self, sender_type: str, receiver_type: str) -> pd.Series:
+    def for_pair(self, *, sender_type: str, receiver_type: str) -> pd.Series:
         """Return the row of one sender -> receiver pair.
 
         Parameters

@@ -39,7 +39,10 @@ _COLUMNS = [
     "importance",
     "n_senders",
     "niche_kept",
+    "status",
 ]
+# columns that describe the reach: NaN where the receiver type's niche was dropped
+_REACH_COLUMNS = ["length_scale", "ci_low", "ci_high", "q10", "q25", "q75", "q90"]
 _MAX_ENTRIES = 1 << 24
 
 
@@ -58,7 +61,9 @@ class LengthScales(TableResult):
         Euclidean norm over genes on the linear-predictor scale, of the niche term a sender of
         the type gives the receiver type through the head at full attention, mean over the
         sender cells; 0 for receiver types without niche),
-        ``importance`` (``weight_at_zero * head_effect``), ``n_senders`` and ``niche_kept``.
+        ``importance`` (``weight_at_zero * head_effect``), ``n_senders``, ``niche_kept`` and
+        ``status``: ``"ok"``, or ``"niche dropped"`` where the calibration dropped the receiver
+        type's niche, whose reach columns are then NaN (the model uses no such reach).
     threshold
         Attention weight defining the length scale.
     confidence
@@ -171,9 +176,11 @@ class LengthScales(TableResult):
                 )
             )
         table = pd.concat(frames, ignore_index=True)
+        table["status"] = np.where(table["niche_kept"], "ok", "niche dropped")
+        table.loc[~table["niche_kept"], _REACH_COLUMNS] = np.nan
         return cls(table, float(threshold), float(confidence), int(n_bootstrap), description)
 
-    def for_pair(self, sender_type: str, receiver_type: str) -> pd.Series:
+    def for_pair(self, *, sender_type: str, receiver_type: str) -> pd.Series:
         """Return the row of the head that matters most for a (sender, receiver) pair.
 
         Parameters
@@ -186,6 +193,11 @@ class LengthScales(TableResult):
         Returns
         -------
         The row (of :attr:`table`) with the largest ``importance``.
+
+        Raises
+        ------
+        ValueError
+            If the pair is not in the table, or its receiver type kept no niche.
         """
         rows = self.table[
             (self.table["sender_type"] == str(sender_type))
@@ -193,6 +205,11 @@ class LengthScales(TableResult):
         ]
         if rows.empty:
             raise ValueError(f"No pair ({sender_type!r}, {receiver_type!r}) in the result.")
+        if not rows["niche_kept"].any():
+            raise ValueError(
+                f"{receiver_type!r} kept no niche (model.get_niche_calibration()): the model "
+                f"predicts it from its own expression, so {sender_type!r} has no reach on it."
+            )
         return rows.loc[rows["importance"].idxmax()]
 
     def to_dataframe(self) -> pd.DataFrame:
@@ -202,7 +219,7 @@ class LengthScales(TableResult):
         -------
         Columns ``head``, ``sender_type``, ``receiver_type``, ``length_scale``, ``ci_low``,
         ``ci_high``, ``q10``, ``q25``, ``q75``, ``q90``, ``weight_at_zero``, ``head_effect``,
-        ``importance``, ``n_senders``, ``niche_kept``.
+        ``importance``, ``n_senders``, ``niche_kept``, ``status``.
         """
         return self.table.copy()
 
@@ -219,6 +236,7 @@ class LengthScales(TableResult):
         for column in ("sender_type", "receiver_type"):
             table[column] = table[column].astype(str)
         table["niche_kept"] = table["niche_kept"].astype(bool)
+        table["status"] = table["status"].astype(str)
         return cls(table=table[_COLUMNS], **parameters)
 
     def plot_distribution(self, n_pairs: int = 10, ax: Axes | None = None) -> Axes:

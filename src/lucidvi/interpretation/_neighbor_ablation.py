@@ -195,7 +195,7 @@ class NeighborAblation(TableResult):
             .astype(int)
         )
 
-    def interaction_genes(self, receiver_type: str, sender_type: str) -> pd.DataFrame:
+    def interaction_genes(self, *, sender_type: str, receiver_type: str) -> pd.DataFrame:
         """Rank the genes by how the senders change the receivers' observed expression.
 
         The genes the Welch test calls significant (``de_significant``) come first, then the
@@ -204,10 +204,10 @@ class NeighborAblation(TableResult):
 
         Parameters
         ----------
-        receiver_type
-            Receiver type.
         sender_type
             Sender type.
+        receiver_type
+            Receiver type.
 
         Returns
         -------
@@ -216,7 +216,8 @@ class NeighborAblation(TableResult):
         Raises
         ------
         ValueError
-            If the pair is not in the table.
+            If the pair is not in the table, or the model finds no receiver that the senders
+            affect (e.g. the receiver type kept no niche): then there is nothing to rank.
         """
         rows = self.table.query("receiver_type == @receiver_type and sender_type == @sender_type")
         if rows.empty:
@@ -224,6 +225,11 @@ class NeighborAblation(TableResult):
                 f"No rows for {sender_type!r} -> {receiver_type!r}; the table has receivers "
                 f"{sorted(self.table['receiver_type'].unique())} and senders "
                 f"{sorted(self.table['sender_type'].unique())}."
+            )
+        if not (rows["n_affected"] > 0).any():
+            raise ValueError(
+                f"The model finds no {receiver_type!r} cell that {sender_type!r} affects (is the "
+                "niche kept? model.get_niche_calibration()), so no gene can be ranked."
             )
         fold = rows["observed_log2_fold_change"]
         size = (fold if fold.notna().any() else rows["observed_change"]).abs().fillna(0.0)
@@ -289,16 +295,16 @@ class NeighborAblation(TableResult):
         return interaction_graph(self, min_genes, ax=ax)
 
     def plot_volcano(
-        self, receiver_type: str, sender_type: str, n_labels: int = 10, ax: Axes | None = None
+        self, *, sender_type: str, receiver_type: str, n_labels: int = 10, ax: Axes | None = None
     ) -> Axes:
         """Volcano plot of one pair's genes (see :meth:`interaction_genes`).
 
         Parameters
         ----------
-        receiver_type
-            Receiver type.
         sender_type
             Sender type.
+        receiver_type
+            Receiver type.
         n_labels
             Name this many of the top-ranked genes.
         ax
@@ -310,7 +316,9 @@ class NeighborAblation(TableResult):
         """
         from lucidvi.pl import interaction_volcano
 
-        return interaction_volcano(self, receiver_type, sender_type, n_labels, ax=ax)
+        return interaction_volcano(
+            self, sender_type=sender_type, receiver_type=receiver_type, n_labels=n_labels, ax=ax
+        )
 
     def _figures(self) -> Iterator[tuple[str, Axes]]:
         yield "heatmap", self.plot_heatmap()

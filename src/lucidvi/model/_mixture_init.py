@@ -33,10 +33,11 @@ def log_normalized_pcs(counts, n_pcs: int = _N_PCS, seed: int = 0) -> np.ndarray
     """
     import scanpy as sc
 
+    # scanpy normalises in place: copy, so that the caller's counts (often adata.X) stay as given
     if sp.issparse(counts):
-        adata = AnnData(sp.csr_matrix(counts, dtype=np.float32))
+        adata = AnnData(sp.csr_matrix(counts, dtype=np.float32, copy=True))
     else:
-        adata = AnnData(np.asarray(counts, dtype=np.float32))
+        adata = AnnData(np.array(counts, dtype=np.float32, copy=True))
     sc.pp.normalize_total(adata, target_sum=1e4)
     sc.pp.log1p(adata)
     n_pcs = max(1, min(n_pcs, min(adata.shape) - 1))

@@ -12,7 +12,7 @@ from scvi import settings
 from scvi.utils import track
 
 from lucidvi.module import NBMixture
-from lucidvi.train import fit_em, posterior_in_chunks
+from lucidvi.train import fit_em_restarts, posterior_in_chunks
 
 from ._mixture_init import InitialMemberships
 
@@ -98,20 +98,16 @@ def select_n_clusters(
     starts = InitialMemberships(init, self.adata[fit_cells], chunks.counts, seed=seed)
     rows = []
     for k in track(k_values, description="Numbers of clusters", disable=not progress_bar):
-        best_ll, best_state = -np.inf, None
         module = NBMixture(
             n_input=self.module.n_input,
             n_clusters=k,
             n_batch=self.module.n_batch,
             dispersion=self.module.dispersion,
         ).to(self.device)
-        for restart in range(n_init):
-            start = starts(k, seed=seed + restart)
-            fit = fit_em(module, chunks, start, max_iter=max_epochs, tol=tol, progress_bar=False)
-            if fit.log_likelihood > best_ll:
-                best_ll = fit.log_likelihood
-                best_state = {n: v.detach().clone() for n, v in module.state_dict().items()}
-        module.load_state_dict(best_state)
+        best_ll = fit_em_restarts(
+            module, chunks, lambda s, k=k: starts(k, seed=s), n_init, seed,
+            max_iter=max_epochs, tol=tol, progress_bar=False,
+        ).log_likelihood  # fmt: skip
         responsibilities, _ = posterior_in_chunks(module, chunks)
         n_params = _n_parameters(module)
         bic = -2.0 * best_ll + n_params * np.log(len(fit_cells))

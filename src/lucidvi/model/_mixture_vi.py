@@ -21,9 +21,11 @@ from lucidvi.train import (
     EpochLoggingTrainingPlan,
     InMemoryDataSplitter,
     component_log_likelihood_in_chunks,
-    fit_em,
+    fit_em_restarts,
     initialize_parameters,
+    isolated_seed,
     posterior_in_chunks,
+    torch_device,
 )
 
 from ._mixture_init import InitialMemberships
@@ -256,15 +258,16 @@ class MixtureVI(UnsupervisedTrainingMixin, BaseModelClass):
             EM's relative log-likelihood tolerance.
         seed
             Seed of the starts and of amortized training (``scvi.settings.seed``, or 0 when it
-            is unset, when ``None``). Amortized training seeds torch by setting
-            ``scvi.settings.seed`` to it.
+            is unset, when ``None``). Amortized training runs with ``scvi.settings.seed`` set
+            to it and restores the seed and the global generators' states afterwards.
         em_subsample
             Amortized only: number of cells in the starting EM fit (``0``: start the mixture
             from ``init`` directly).
         batch_size
             Amortized only: minibatch size.
         accelerator, devices
-            Where to compute (``"auto"`` uses a GPU when one is available).
+            Where to compute (``"auto"``: a CUDA GPU when one is available). Batch EM sums in
+            float64, so it runs on the CPU or CUDA; ``"mps"`` serves amortized training only.
         progress_bar
             Show progress bars (scvi-tools' style).
         plan_kwargs
@@ -283,7 +286,7 @@ class MixtureVI(UnsupervisedTrainingMixin, BaseModelClass):
         if given and n_init > 1:
             raise ValueError("Restarts from given labels are identical: use n_init=1.")
         seed = (settings.seed or 0) if seed is None else int(seed)
-        self._set_device(accelerator, devices)
+        self.module.to(torch_device(accelerator, devices, needs_float64=method == "em"))
         if method == "em":
             logger = trainer_kwargs.pop("logger", None)
             if trainer_kwargs or plan_kwargs:
@@ -302,30 +305,12 @@ class MixtureVI(UnsupervisedTrainingMixin, BaseModelClass):
                 accelerator, devices, progress_bar, plan_kwargs, trainer_kwargs,
             )  # fmt: skip
 
-    def _set_device(self, accelerator: str, devices) -> None:
-        wants_gpu = accelerator in ("gpu", "cuda") or (
-            accelerator == "auto" and torch.cuda.is_available()
-        )
-        if wants_gpu and not torch.cuda.is_available():
-            raise ValueError(f"accelerator={accelerator!r} but no GPU is available.")
-        index = devices[0] if isinstance(devices, list) else devices
-        index = 0 if index in ("auto", -1) or not isinstance(index, int) else index
-        self.module.to(torch.device(f"cuda:{index}") if wants_gpu else torch.device("cpu"))
-
     def _best_em_fit(self, chunks, adata, init, n_init, max_iter, tol, seed, progress) -> None:
-        best_state, best = None, None
         starts = InitialMemberships(init, adata, chunks.counts, seed=seed)
-        for restart in range(n_init):
-            start = starts(self.n_components, seed=seed + restart)
-            fit = fit_em(
-                self.module, chunks, start, max_iter=max_iter, tol=tol,
-                progress_bar=progress, description=f"EM (start {restart + 1}/{n_init})",
-            )  # fmt: skip
-            logger.info("EM start %d: log-likelihood %.6g", restart, fit.log_likelihood)
-            if best is None or fit.log_likelihood > best.log_likelihood:
-                best = fit
-                best_state = {k: v.detach().clone() for k, v in self.module.state_dict().items()}
-        self.module.load_state_dict(best_state)
+        best = fit_em_restarts(
+            self.module, chunks, lambda s: starts(self.n_components, seed=s), n_init, seed,
+            max_iter=max_iter, tol=tol, progress_bar=progress,
+        )  # fmt: skip
         self.history_ = {
             "log_likelihood": pd.DataFrame({"log_likelihood": best.history}).rename_axis("epoch")
         }
@@ -378,19 +363,19 @@ class MixtureVI(UnsupervisedTrainingMixin, BaseModelClass):
                 self.n_components, seed=seed
             )
             initialize_parameters(self.module, chunks, start)
-        settings.seed = seed
         self.module.train()
         plan_kwargs = {"n_epochs_kl_warmup": None, "lr": 1e-2, **(plan_kwargs or {})}
-        UnsupervisedTrainingMixin.train(
-            self,
-            max_epochs=max_epochs,
-            accelerator=accelerator,
-            devices=devices,
-            batch_size=batch_size,
-            plan_kwargs=plan_kwargs,
-            enable_progress_bar=progress,
-            **trainer_kwargs,
-        )
+        with isolated_seed(seed):
+            UnsupervisedTrainingMixin.train(
+                self,
+                max_epochs=max_epochs,
+                accelerator=accelerator,
+                devices=devices,
+                batch_size=batch_size,
+                plan_kwargs=plan_kwargs,
+                enable_progress_bar=progress,
+                **trainer_kwargs,
+            )
         self._merge_components()
         self.train_method_ = "amortized"
 

@@ -23,6 +23,7 @@ _MAX_REFIT_CELLS = 20_000  # per type; the type profile's error is negligible be
 _LBFGS_ROUNDS = 20
 # L-BFGS in single precision, then a polish in double (iterations per round)
 _STAGES = ((torch.float32, 500), (torch.float64, 50))
+_STABLE_STAGES = ((torch.float64, 550),)  # the retry when the first stages fail
 _STEP = 1e-3  # central difference on the log inverse dispersions
 _LOG_SCALE_PRIOR_SD = 10.0  # on log inverse dispersions, nats
 
@@ -124,7 +125,8 @@ def calibrate_niche(
     table = pd.DataFrame(rows)
     scales = torch.tensor(table["niche_scale"].to_numpy(copy=True), dtype=torch.float32)
     module.set_niche_calibration(center, scales.to(center.device))
-    refit_intrinsic(model, train_indices, batch_size)
+    failed = refit_intrinsic(model, train_indices, batch_size)
+    table["status"] = np.where(table["cell_type"].isin(failed), "refit failed", "ok")
     return table
 
 
@@ -137,7 +139,7 @@ def _cross_fitted_gains(values: np.ndarray, half: np.ndarray) -> np.ndarray:
     return gains
 
 
-def refit_intrinsic(model: InteractionVI, indices: np.ndarray, batch_size: int = 256) -> None:
+def refit_intrinsic(model: InteractionVI, indices: np.ndarray, batch_size: int = 256) -> list[str]:
     """Refit every type's profile and spread by maximum likelihood (L-BFGS).
 
     Stochastic gradient steps leave the type profiles near, not at, their maximum-likelihood
@@ -146,8 +148,10 @@ def refit_intrinsic(model: InteractionVI, indices: np.ndarray, batch_size: int =
     and the batch offsets held fixed. For counts, one pseudo-count per gene (a Dirichlet prior
     on the type's proportions) keeps the share of a gene never seen in a type's training cells
     above 0, where the maximum-likelihood share would be 0 and a held-out cell with one count
-    of that gene would be impossible. Should the optimizer fail for a type, that type keeps its
-    trained values and a :class:`RuntimeWarning` names it.
+    of that gene would be impossible. Should the optimizer fail for a type (an overflow or a
+    non-finite loss), it is retried in float64 throughout; should that fail too, the type keeps
+    its trained values, a :class:`RuntimeWarning` names it and it is returned, so that no number
+    computed from it is shown as a result.
 
     Parameters
     ----------
@@ -157,11 +161,16 @@ def refit_intrinsic(model: InteractionVI, indices: np.ndarray, batch_size: int =
         Training cells.
     batch_size
         Receivers per minibatch when computing the fixed terms.
+
+    Returns
+    -------
+    The cell types whose refit failed.
     """
     module = model.module
     labels = model.adata_manager.get_from_registry(REGISTRY_KEYS.LABELS_KEY)
     labels = np.asarray(labels).ravel().astype(np.int64)
     rng = np.random.default_rng(0)
+    failed = []
     for code in range(len(model.labels)):
         rows = indices[labels[indices] == code]
         if len(rows) == 0:
@@ -177,12 +186,14 @@ def refit_intrinsic(model: InteractionVI, indices: np.ndarray, batch_size: int =
         with torch.enable_grad():
             failure = _refit_type(module, code, x, fixed)
         if failure is not None:
+            failed.append(model.labels[code])
             warnings.warn(
                 f"Refitting the profile of {model.labels[code]!r} stopped on {failure}; it "
-                "keeps its trained values.",
+                "keeps its trained values, and is marked 'refit failed'.",
                 RuntimeWarning,
                 stacklevel=2,
             )
+    return failed
 
 
 def _refit_type(module, code: int, x: torch.Tensor, fixed: torch.Tensor) -> str | None:
@@ -206,18 +217,24 @@ def _refit_type(module, code: int, x: torch.Tensor, fixed: torch.Tensor) -> str 
                 spread = (residual - profile).square().mean(0).sqrt().clamp(min=1e-6)
                 module.log_scale[row] = spread.log().float()
         return None
-    profile = module.label_profile.weight[code].detach()
-    log_scale = module.log_scale[row : row + 1].detach()
-    try:
-        for dtype, iterations in _STAGES:
-            profile, log_scale = _minimize_counts(
-                x.to(dtype), fixed.to(dtype), profile.to(dtype), log_scale.to(dtype), per_type,
-                iterations,
-            )  # fmt: skip
-    except RuntimeError as error:  # e.g. a line search that overflows
-        return str(error)
-    if not (torch.isfinite(profile).all() and torch.isfinite(log_scale).all()):
-        return "non-finite values"
+    start = (module.label_profile.weight[code].detach(), module.log_scale[row : row + 1].detach())
+    failures = []
+    for stages in (_STAGES, _STABLE_STAGES):  # the second: a retry in float64 throughout
+        profile, log_scale = start
+        try:
+            for dtype, iterations in stages:
+                profile, log_scale = _minimize_counts(
+                    x.to(dtype), fixed.to(dtype), profile.to(dtype), log_scale.to(dtype),
+                    per_type, iterations,
+                )  # fmt: skip
+        except RuntimeError as error:  # e.g. a line search that overflows
+            failures.append(str(error))
+            continue
+        if torch.isfinite(profile).all() and torch.isfinite(log_scale).all():
+            break
+        failures.append("non-finite values")
+    if len(failures) == 2:
+        return f"{failures[0]} (retried in float64: {failures[1]})"
     with torch.no_grad():
         module.label_profile.weight[code] = profile.float()
         module.log_scale[row] = log_scale[0].float()

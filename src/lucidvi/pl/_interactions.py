@@ -111,8 +111,9 @@ def interaction_graph(result: NeighborAblation, min_genes: int = 1, ax: Axes | N
 
 def interaction_volcano(
     result: NeighborAblation,
-    receiver_type: str,
+    *,
     sender_type: str,
+    receiver_type: str,
     n_labels: int = 10,
     ax: Axes | None = None,
 ) -> Axes:
@@ -122,10 +123,10 @@ def interaction_volcano(
     ----------
     result
         A :class:`~lucidvi.interpretation.NeighborAblation`.
-    receiver_type
-        Receiver type.
     sender_type
         Sender type.
+    receiver_type
+        Receiver type.
     n_labels
         Name this many genes, the first of
         :meth:`~lucidvi.interpretation.NeighborAblation.interaction_genes`.
@@ -138,7 +139,7 @@ def interaction_volcano(
     difference for ``"gaussian"`` models) on x, ``-log10`` of the adjusted p-value on y;
     significant genes in colour.
     """
-    ranked = result.interaction_genes(receiver_type, sender_type)
+    ranked = result.interaction_genes(sender_type=sender_type, receiver_type=receiver_type)
     fold = ranked["observed_log2_fold_change"]
     counts = fold.notna().any()
     x = (fold if counts else ranked["observed_change"]).to_numpy()

@@ -10,7 +10,7 @@ import numpy as np
 from anndata import AnnData
 
 from lucidvi._layers import read_layer
-from lucidvi.interpretation._inputs import log_normalize_counts
+from lucidvi.metrics import log_normalize_counts
 
 if TYPE_CHECKING:
     from lucidvi.model import LinearVI

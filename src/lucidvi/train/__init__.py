@@ -1,5 +1,7 @@
 """Training machinery: in-memory minibatches, a lighter training plan and batch EM."""
 
+from ._device import torch_device
+from ._em_restarts import fit_em_restarts
 from ._epoch_logging_plan import EpochLoggingTrainingPlan
 from ._expectation_maximization import (
     CountChunks,
@@ -15,6 +17,7 @@ from ._neighborhood_data import (
     NeighborhoodDataSplitter,
     neighborhood_loader,
 )
+from ._seeding import isolated_seed
 
 __all__ = [
     "CountChunks",
@@ -26,7 +29,10 @@ __all__ = [
     "NeighborhoodDataSplitter",
     "component_log_likelihood_in_chunks",
     "fit_em",
+    "fit_em_restarts",
     "initialize_parameters",
+    "isolated_seed",
     "neighborhood_loader",
     "posterior_in_chunks",
+    "torch_device",
 ]

@@ -417,12 +417,15 @@ def fit_em(
             total += float(marginal.double().sum())
             _accumulate(module, stats, x, ds, batch, r, tables)
         history.append(total)
+        if not math.isfinite(total):
+            # NaN compares False with everything: without this check EM would run every pass
+            raise FloatingPointError(
+                f"EM produced a non-finite log-likelihood ({total}) at iteration {iteration}."
+            )
         if len(history) > 1 and abs(history[-1] - history[-2]) <= tol * abs(history[-1]):
             converged = True
             break
         if iteration == max_iter - 1:
             break
         _newton_update(module, stats, update_batch=module.n_batch > 1 and iteration % 2 == 1)
-    if not math.isfinite(history[-1]):
-        raise FloatingPointError("EM produced a non-finite log-likelihood.")
     return EMFit(history[-1], tuple(history), len(history), converged)

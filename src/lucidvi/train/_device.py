@@ -1,0 +1,55 @@
+"""The torch device that a Lightning-style ``accelerator=``/``devices=`` pair names."""
+
+from __future__ import annotations
+
+import torch
+
+
+def torch_device(
+    accelerator: str = "auto",
+    devices: int | list[int] | str = "auto",
+    *,
+    needs_float64: bool = False,
+) -> torch.device:
+    """Return the device for code outside Lightning (batch EM), chosen as Lightning would.
+
+    Parameters
+    ----------
+    accelerator
+        ``"auto"`` (CUDA, then MPS, then the CPU: the first available), ``"cpu"``,
+        ``"gpu"``/``"cuda"`` or ``"mps"``.
+    devices
+        A device index, a list whose first entry is used, or ``"auto"``/``-1`` (device 0).
+    needs_float64
+        The computation needs float64, which MPS lacks: ``"auto"`` then skips MPS, and an
+        explicit ``"mps"`` raises.
+
+    Returns
+    -------
+    The device.
+    """
+    available = {
+        "cuda": torch.cuda.is_available(),
+        "mps": torch.backends.mps.is_available(),
+        "cpu": True,
+    }
+    kind = {"gpu": "cuda", "cuda": "cuda", "mps": "mps", "cpu": "cpu"}.get(accelerator)
+    if accelerator == "auto":
+        candidates = ("cuda", "cpu") if needs_float64 else ("cuda", "mps", "cpu")
+        kind = next(k for k in candidates if available[k])
+    if kind is None:
+        raise ValueError(
+            f"accelerator must be 'auto', 'cpu', 'gpu', 'cuda' or 'mps', got {accelerator!r}."
+        )
+    if not available[kind]:
+        name = "GPU" if kind == "cuda" else kind.upper()
+        raise ValueError(f"accelerator={accelerator!r} but no {name} is available.")
+    if kind == "mps" and needs_float64:
+        raise ValueError(
+            "This computation needs float64, which MPS lacks: use accelerator='cpu' (or 'gpu')."
+        )
+    if kind != "cuda":
+        return torch.device(kind)
+    index = devices[0] if isinstance(devices, list) else devices
+    index = 0 if index in ("auto", -1) or not isinstance(index, int) else index
+    return torch.device(f"cuda:{index}")
