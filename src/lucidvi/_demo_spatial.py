@@ -83,6 +83,8 @@ def spatial_interactions(out: Path, quick: bool, seed: int) -> str:
     attention = model.get_attention(indices=receivers) if kept else None
     if attention is not None:
         summary = summary.join(_top_senders(attention).set_index("cell_type"))
+    else:  # no type kept its niche: no sender to name
+        summary["top sender"] = ""
     explained = ExplainedVariance.compute(model, indices=test, seed=seed)
     ablation = NeighborAblation.compute(model, indices=test)
     matrix = ablation.interaction_matrix()

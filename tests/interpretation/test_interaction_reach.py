@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import statsmodels.api as sm
 
-from lucidvi.interpretation import InteractionReach
+from lucidvi.interpretation import InteractionReach, _interaction_reach
 from lucidvi.interpretation._interaction_reach import fit_logistic
 
 matplotlib.use("Agg")
@@ -31,6 +31,21 @@ def test_separated_groups_give_a_reach_in_the_gap():
     distance = np.r_[np.linspace(0, 9, 50), np.linspace(11, 30, 50)]
     (a,), (b,) = fit_logistic(distance, distance < 10)
     assert np.isfinite([a, b]).all() and 9 < -a / b < 11
+
+
+def test_a_failed_logistic_fit_gives_no_number_and_says_so(monkeypatch):
+    distance = np.r_[np.linspace(0, 9, 50), np.linspace(11, 30, 50)]
+    rng = np.random.default_rng(0)
+    args = ("R", "S", distance, distance < 10, 20, 0.95, rng)
+    assert _interaction_reach._fit_pair(*args)["status"] == "ok"
+    monkeypatch.setattr(
+        _interaction_reach, "fit_logistic", lambda *a: (np.array([np.nan]), np.array([np.nan]))
+    )
+    row = _interaction_reach._fit_pair(*args)
+    assert row["status"] == "fit failed"
+    assert np.isnan([row[k] for k in ("reach", "ci_low", "ci_high", "logit_slope")]).all()
+    none = _interaction_reach._fit_pair("R", "S", distance, np.zeros(100, bool), 20, 0.95, rng)
+    assert none["status"] == "no affected receiver" and np.isnan(none["reach"])
 
 
 @pytest.fixture(scope="module")

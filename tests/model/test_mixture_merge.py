@@ -135,3 +135,14 @@ def test_amortized_fit_is_merged_too():
     np.testing.assert_allclose(encoder.sum(1), 1.0, atol=1e-5)
     truth = adata.obs["cluster"]
     assert clustering_scores(truth, model.get_cluster_assignments())["ari"] == 1.0
+
+
+def test_merging_guards_against_non_finite_log_likelihoods():
+    rng = np.random.default_rng(0)
+    log_likelihood = rng.normal(size=(50, 4))
+    log_weights = np.log(np.array([0.5, 0.5, 0.0, 0.0]))  # two empty components
+    cluster_of_component, merges = merge_components(log_likelihood, log_weights, 2)
+    assert np.isfinite(merges["divergence"]).all() and len(set(cluster_of_component)) == 2
+    log_likelihood[3, 1] = np.nan
+    with pytest.raises(FloatingPointError, match="not all finite"):
+        merge_components(log_likelihood, log_weights, 2)

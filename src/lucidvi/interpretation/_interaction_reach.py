@@ -31,6 +31,7 @@ _COLUMNS = [
     "ci_high",
     "logit_intercept",
     "logit_slope",
+    "status",
 ]
 _RIDGE = 1e-6  # per receiver, on the standardised slope: finite fits when distance separates
 _NEWTON_STEPS = 50
@@ -99,7 +100,10 @@ class InteractionReach(TableResult):
         (the distance where the fitted probability of being affected is one half; NaN when
         no receiver is affected or the probability does not fall with distance), its
         bootstrap interval over receivers (``ci_low``, ``ci_high``) and the curve's
-        ``logit_intercept`` and ``logit_slope`` (per unit of distance).
+        ``logit_intercept`` and ``logit_slope`` (per unit of distance), and ``status``:
+        ``"ok"``, ``"no affected receiver"``, ``"all affected"``, ``"no fall with
+        distance"`` or ``"fit failed"`` (a non-finite logistic fit); the numbers are NaN
+        unless ``"ok"`` (the fitted curve is kept for ``"no fall with distance"``).
     confidence
         Level of the bootstrap intervals.
     n_bootstrap
@@ -229,7 +233,7 @@ class InteractionReach(TableResult):
         Returns
         -------
         Columns ``receiver_type``, ``sender_type``, ``n_receivers``, ``n_affected``, ``reach``,
-        ``ci_low``, ``ci_high``, ``logit_intercept``, ``logit_slope``.
+        ``ci_low``, ``ci_high``, ``logit_intercept``, ``logit_slope``, ``status``.
         """
         return self.table.copy()
 
@@ -238,7 +242,7 @@ class InteractionReach(TableResult):
 
     @classmethod
     def _from_table(cls, table: pd.DataFrame, parameters: dict[str, Any]) -> InteractionReach:
-        for column in ("receiver_type", "sender_type"):
+        for column in ("receiver_type", "sender_type", "status"):
             table[column] = table[column].astype(str)
         return cls(table=table[_COLUMNS], **parameters)
 
@@ -298,19 +302,25 @@ def _fit_pair(receiver, sender, distance, affected, n_bootstrap, confidence, rng
     row["n_receivers"] = int(measured.sum())
     row["n_affected"] = 0 if affected is None else int(affected[measured].sum())
     nothing = dict.fromkeys(("reach", "ci_low", "ci_high", "logit_intercept", "logit_slope"))
-    if affected is None or row["n_affected"] == 0 or row["n_affected"] == row["n_receivers"]:
-        return {**row, **{k: np.nan for k in nothing}}
+    nothing = {k: np.nan for k in nothing}
+    if affected is None or row["n_affected"] == 0:
+        return {**row, **nothing, "status": "no affected receiver"}
+    if row["n_affected"] == row["n_receivers"]:
+        return {**row, **nothing, "status": "all affected"}
     d, y = distance[measured], affected[measured]
     (a,), (b,) = fit_logistic(d, y)
+    if not (np.isfinite(a) and np.isfinite(b)):  # never a number from a failed fit
+        return {**row, **nothing, "status": "fit failed"}
     if b >= 0:  # no fall with distance: no reach
-        return {**row, **{k: np.nan for k in nothing}, "logit_intercept": a, "logit_slope": b}
+        curve = {"logit_intercept": a, "logit_slope": b}
+        return {**row, **nothing, **curve, "status": "no fall with distance"}
     counts = rng.multinomial(len(d), np.full(len(d), 1 / len(d)), size=n_bootstrap)
     a_boot, b_boot = fit_logistic(d, y, counts)
     with np.errstate(divide="ignore", invalid="ignore"):
-        boot = np.where(b_boot < 0, -a_boot / b_boot, np.nan)
+        boot = np.where((b_boot < 0) & np.isfinite(a_boot), -a_boot / b_boot, np.nan)
     tail = (1 - confidence) / 2
     low, high = np.nanquantile(boot, [tail, 1 - tail]) if np.isfinite(boot).any() else (np.nan,) * 2
     return {
         **row, "reach": -a / b, "ci_low": low, "ci_high": high,
-        "logit_intercept": a, "logit_slope": b,
+        "logit_intercept": a, "logit_slope": b, "status": "ok",
     }  # fmt: skip

@@ -40,6 +40,8 @@ def log_normalized_pcs(counts, n_pcs: int = _N_PCS, seed: int = 0) -> np.ndarray
         adata = AnnData(np.array(counts, dtype=np.float32, copy=True))
     sc.pp.normalize_total(adata, target_sum=1e4)
     sc.pp.log1p(adata)
+    if min(adata.shape) < 2:  # too small for a PCA: the log-normalised values themselves
+        return adata.X.toarray() if sp.issparse(adata.X) else np.asarray(adata.X)
     n_pcs = max(1, min(n_pcs, min(adata.shape) - 1))
     sc.pp.pca(adata, n_comps=n_pcs, random_state=seed)
     return adata.obsm["X_pca"]

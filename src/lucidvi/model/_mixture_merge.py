@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import logsumexp
 
+_LOG_TINY = float(np.log(np.finfo(np.float64).tiny))
+
 
 def divergences(
     log_likelihood: np.ndarray, log_weights: np.ndarray, groups: list[list[int]]
@@ -77,7 +79,13 @@ def merge_components(
     strings such as ``"3+7"``) and ``divergence`` (nats per cell).
     """
     log_likelihood = np.asarray(log_likelihood, dtype=np.float64)
-    log_weights = np.asarray(log_weights, dtype=np.float64)
+    # an empty component has weight 0: floor its log weight so the sums below stay finite
+    log_weights = np.maximum(np.asarray(log_weights, dtype=np.float64), _LOG_TINY)
+    if not (np.isfinite(log_likelihood).all() and np.isfinite(log_weights).all()):
+        raise FloatingPointError(
+            "Cannot merge components: their log-likelihoods are not all finite (an overflow in "
+            "the fit); refit the mixture (another seed or init) before merging."
+        )
     n_components = log_likelihood.shape[1]
     if not 1 <= n_clusters <= n_components:
         raise ValueError(
@@ -88,6 +96,8 @@ def merge_components(
     rows = []
     while len(groups) > n_clusters:
         distance = divergences(log_likelihood, log_weights, groups)
+        if np.isnan(distance).any():
+            raise FloatingPointError("A divergence between components is NaN; nothing merged.")
         a, b = sorted(np.unravel_index(np.argmin(distance), distance.shape))
         rows.append(
             {

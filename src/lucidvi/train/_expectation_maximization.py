@@ -334,7 +334,8 @@ def initialize_parameters(
     scaled = sp.diags(1.0 / size) @ counts if sp.issparse(counts) else counts / size[:, None]
     squared = scaled.multiply(scaled) if sp.issparse(scaled) else scaled**2
     weights = r.sum(0) + 1e-10
-    mean = np.asarray(counts.T @ r).T / (r.T @ size)[:, None]
+    # a component that starts with no cells gets the floor below as its mean, not 0 / 0
+    mean = np.asarray(counts.T @ r).T / np.maximum(r.T @ size, 1e-10)[:, None]
     second_moment = np.asarray(squared.T @ r).T / weights[:, None]
     poisson_part = (r.T @ (1.0 / size))[:, None] / weights[:, None] * mean
     excess = second_moment - mean**2 - poisson_part
