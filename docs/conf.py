@@ -76,7 +76,19 @@ _MODEL_METHODS = [
     "load",
     "setup_anndata",
 ]
-autosummary_context = {"inherited_shown": {"lucidvi.model.LinearVI": _MODEL_METHODS}}
+# InteractionVI's outputs come from its mixin (model/_interaction_outputs.py)
+_INTERACTION_OUTPUTS = [
+    "get_predictions",
+    "get_attention",
+    "get_niche_embedding",
+    "get_log_likelihood",
+]
+autosummary_context = {
+    "inherited_shown": {
+        "lucidvi.model.LinearVI": _MODEL_METHODS,
+        "lucidvi.model.InteractionVI": _INTERACTION_OUTPUTS,
+    }
+}
 
 # -- Citations -------------------------------------------------------------------------------
 
