@@ -301,8 +301,9 @@ def _fit_pair(receiver, sender, distance, affected, n_bootstrap, confidence, rng
     measured = np.isfinite(distance)
     row["n_receivers"] = int(measured.sum())
     row["n_affected"] = 0 if affected is None else int(affected[measured].sum())
-    nothing = dict.fromkeys(("reach", "ci_low", "ci_high", "logit_intercept", "logit_slope"))
-    nothing = {k: np.nan for k in nothing}
+    nothing = dict.fromkeys(
+        ("reach", "ci_low", "ci_high", "logit_intercept", "logit_slope"), np.nan
+    )
     if affected is None or row["n_affected"] == 0:
         return {**row, **nothing, "status": "no affected receiver"}
     if row["n_affected"] == row["n_receivers"]:
