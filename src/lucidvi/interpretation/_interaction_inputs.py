@@ -157,7 +157,7 @@ def chosen_types(given, labels: list[str], name: str) -> list[str]:
 
 def neighbor_types(model: InteractionVI, adata: AnnData) -> np.ndarray:
     """Type of every neighbour slot of every cell (``None`` for empty slots)."""
-    from lucidvi.model._interaction_vi import NEIGHBOR_INDEX_OBSM
+    from lucidvi._constants import NEIGHBOR_INDEX_OBSM
 
     neighbors = np.asarray(adata.obsm[NEIGHBOR_INDEX_OBSM])
     types = cell_types(model, adata, np.clip(neighbors, 0, None).ravel()).reshape(neighbors.shape)

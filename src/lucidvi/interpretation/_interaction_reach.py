@@ -272,7 +272,7 @@ class _NearestSender:
     """Distance from cells to the nearest cell of a type, within the same sample."""
 
     def __init__(self, model: InteractionVI, adata: AnnData):
-        from lucidvi.model._interaction_vi import NEIGHBORS_UNS
+        from lucidvi._constants import NEIGHBORS_UNS
 
         settings = adata.uns[NEIGHBORS_UNS]
         self.coordinates = np.asarray(adata.obsm[settings["spatial_key"]], dtype=np.float64)

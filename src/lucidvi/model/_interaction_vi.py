@@ -16,7 +16,10 @@ from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin
 
 from lucidvi._constants import (
     NEIGHBOR_DISTANCE_KEY,
+    NEIGHBOR_DISTANCE_OBSM,
     NEIGHBOR_INDEX_KEY,
+    NEIGHBOR_INDEX_OBSM,
+    NEIGHBORS_UNS,
 )
 from lucidvi._layers import read_layer
 from lucidvi.module import InteractionModule
@@ -29,9 +32,6 @@ from ._validation import check_count_matrix, check_obs_keys
 
 logger = logging.getLogger(__name__)
 
-NEIGHBOR_INDEX_OBSM = "lucidvi_neighbor_index"
-NEIGHBOR_DISTANCE_OBSM = "lucidvi_neighbor_distance"
-NEIGHBORS_UNS = "lucidvi_neighbors"
 _MAX_CELLS_FOR_AXES = 20_000
 _LEARNING_RATE = 3e-3  # 1e-2 sometimes credited a receiver's niche to the wrong senders
 
