@@ -52,7 +52,7 @@ from lucidvi.interpretation import (
     LengthScales,
     NeighborAblation,
 )
-from lucidvi.interpretation._interaction_inputs import observed_expression
+from lucidvi.interpretation._spatial._inputs import observed_expression
 from lucidvi.model import InteractionVI
 
 

@@ -4,7 +4,7 @@ Both get the same residuals, effects and permutations: 2,000 cells x 250 genes x
 permutations by default, for effects from none to strong (so p-values span their range).
 The plain loop is the published one: numpy, batches of 32 permutations, each computing the
 full permuted MSE. Ours computes only the cross term that changes with the permutation, with
-one gather per permutation (lucidvi.interpretation._permutation.permutation_p_value). The
+one gather per permutation (lucidvi.interpretation._spatial._permutation.permutation_p_value). The
 script checks that the p-values are identical and prints median times over repeats.
 
     python benchmarks/permutation_test.py [--n-cells 2000] [--n-genes 250]
@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from lucidvi.interpretation._permutation import permutation_p_value, random_permutations
+from lucidvi.interpretation._spatial._permutation import permutation_p_value, random_permutations
 
 _BATCH = 32
 _TIE_TOLERANCE = 1e-9  # the same relative tolerance as lucidvi's test: equal MSEs are ties

@@ -76,17 +76,29 @@ _MODEL_METHODS = [
     "load",
     "setup_anndata",
 ]
-# InteractionVI's outputs come from its mixin (model/_interaction_outputs.py)
+# InteractionVI's and MixtureVI's outputs come from their mixins (model/_interaction/,
+# model/_mixture/)
 _INTERACTION_OUTPUTS = [
     "get_predictions",
     "get_attention",
     "get_niche_embedding",
     "get_log_likelihood",
 ]
+_MIXTURE_OUTPUTS = [
+    "get_cluster_probabilities",
+    "get_cluster_assignments",
+    "get_log_likelihood",
+    "get_cluster_parameters",
+    "get_marker_genes",
+    "plot_cluster_expression",
+    "select_n_clusters",
+]
+_SAVE_LOAD = ["save", "load"]
 autosummary_context = {
     "inherited_shown": {
         "lucidvi.model.LinearVI": _MODEL_METHODS,
-        "lucidvi.model.InteractionVI": _INTERACTION_OUTPUTS,
+        "lucidvi.model.InteractionVI": _INTERACTION_OUTPUTS + _SAVE_LOAD,
+        "lucidvi.model.MixtureVI": _MIXTURE_OUTPUTS + _SAVE_LOAD,
     }
 }
 

@@ -23,7 +23,7 @@ from lucidvi.interpretation import (
 )
 from lucidvi.model import LinearVI
 from lucidvi.pl import loadings_heatmap
-from lucidvi.pl._loadings import top_loading_genes
+from lucidvi.tl import top_loading_genes
 from lucidvi.train import isolated_seed
 
 

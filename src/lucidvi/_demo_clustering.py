@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import pandas as pd
 from anndata import AnnData
 
@@ -12,7 +13,6 @@ from lucidvi._registration import unregistered_copy
 from lucidvi._report import markdown_table, save_figure
 from lucidvi.interpretation import ClusteringEvaluation
 from lucidvi.model import MixtureVI
-from lucidvi.pl import cluster_expression
 
 
 def cluster_cells(adata: AnnData, out: Path, quick: bool, seed: int) -> str:
@@ -52,14 +52,17 @@ def cluster_cells(adata: AnnData, out: Path, quick: bool, seed: int) -> str:
     ).T
     scores = scores.reset_index(names="method").round(3).fillna("")
     confusion_png = save_figure(mixture.plot_confusion().figure, out / "mixture_confusion.png")
-    embedding_png = save_figure(mixture.plot_embedding()[0].figure, out / "mixture_umap.png")
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
+    mixture.plot_embedding(color="label", ax=axes[0])
+    mixture.plot_embedding(color="cluster", ax=axes[1])
+    embedding_png = save_figure(figure, out / "mixture_umap.png")
 
     markers = model.get_marker_genes(n_top=5)
     markers.to_csv(out / "mixture_markers.csv", index=False)
     top_markers = markers[markers["rank"] == 1]
     best = top_markers.sort_values("expression", ascending=False).iloc[0]
     expression_png = save_figure(
-        cluster_expression(model, best["gene"]).figure, out / "mixture_expression.png"
+        model.plot_cluster_expression(best["gene"]).figure, out / "mixture_expression.png"
     )
     summary = markers.groupby("cluster")["gene"].apply(", ".join).reset_index()
     summary.columns = ["cluster", "top 5 marker genes (log2 fold change over the next cluster)"]

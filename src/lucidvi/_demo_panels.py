@@ -13,6 +13,7 @@ from lucidvi._report import markdown_table, save_figure
 from lucidvi.interpretation import PanelInformation
 from lucidvi.model import LinearVI
 
+# the rankings the nested panels are cut from, as the report's columns
 _ORDERS = ["mean_expression", "hvg", "greedy_information"]
 
 
@@ -48,8 +49,8 @@ def design_panels(adata: AnnData, out: Path, quick: bool, seed: int) -> str:
     )
     result.save(out / "panel_information.csv")
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    result.plot(ax=axes[0])
-    result.plot(ax=axes[1], metric="knn_accuracy")
+    result.plot_information(ax=axes[0])
+    result.plot_information(ax=axes[1], metric="knn_accuracy")
     fig.tight_layout()
     figure_png = save_figure(fig, out / "panel_information.png")
 

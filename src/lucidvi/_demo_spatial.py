@@ -14,6 +14,7 @@ from lucidvi.data import cbmc, simulate_spatial_niches
 from lucidvi.interpretation import ExplainedVariance, NeighborAblation
 from lucidvi.model import InteractionVI
 
+# the planted interactions: (sender type, receiver type, length scale of the influence)
 PAIRS = [("B", "CD14+ Mono", 15.0), ("NK", "CD4 T", 12.0), ("CD16+ Mono", "NK", 12.0)]
 
 

@@ -1,4 +1,4 @@
-"""Experiment logging: Lightning loggers for ``model.train(logger=...)``."""
+"""Experiment logging: Lightning loggers for ``model.train(logger=...)`` and the wandb import."""
 
 from __future__ import annotations
 
@@ -6,15 +6,24 @@ import os
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
     from lightning.pytorch.loggers import WandbLogger
 
+__all__ = ["require_wandb", "wandb_logger"]
 
-def _require_wandb():
+
+def require_wandb() -> ModuleType:
     """Import and return ``wandb``, or raise an ImportError naming the extra to install.
 
     Returns
     -------
     The ``wandb`` module.
+
+    Raises
+    ------
+    ImportError
+        If wandb is not installed (``pip install 'lucidvi[wandb]'``).
     """
     try:
         import wandb
@@ -63,7 +72,7 @@ def wandb_logger(
     >>> logger = wandb_logger(project="pbmc", offline=True)
     >>> model.train(max_epochs=100, logger=logger)  # doctest: +SKIP
     """
-    _require_wandb()
+    require_wandb()
     from lightning.pytorch.loggers import WandbLogger
 
     if offline:

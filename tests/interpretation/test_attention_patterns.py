@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from lucidvi.interpretation import AttentionPatterns
-from lucidvi.interpretation._attention_patterns import NULL_SENDER
+from lucidvi.interpretation._spatial._attention_patterns import NULL_SENDER
 
 matplotlib.use("Agg")
 

@@ -198,24 +198,3 @@ def test_table_is_validated(adata):
         ClusteringEvaluation(table=table.drop(columns="embedding_2"), labels_key="cell_type")
     with pytest.raises(ValueError, match="label_order"):
         ClusteringEvaluation(table=table, labels_key="cell_type", label_order=("T", "B"))
-
-
-def test_log_to_wandb_offline_records_table_and_both_plots(adata, tmp_path, monkeypatch):
-    import glob
-    import os
-
-    import wandb
-
-    monkeypatch.setenv("WANDB_SILENT", "true")
-    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
-    run = wandb.init(mode="offline", dir=tmp_path, project="lucidvi-test")
-    try:
-        ClusteringEvaluation.compute(FakeMixture(adata), adata, "cell_type").log_to_wandb(run)
-        run_dir = run.dir
-    finally:
-        run.finish()
-    media = os.path.join(run_dir, "media")
-    tables = glob.glob(os.path.join(media, "table", "ClusteringEvaluation", "*.table.json"))
-    images = glob.glob(os.path.join(media, "images", "ClusteringEvaluation", "*.png"))
-    assert len(tables) == 1 and len(images) == 2
-    assert plt.get_fignums() == []

@@ -10,7 +10,7 @@ from scipy.stats import kstest
 
 import lucidvi
 from lucidvi.interpretation import ExplainedVariance
-from lucidvi.interpretation._interaction_inputs import observed_expression, predicted_expression
+from lucidvi.interpretation._spatial._inputs import observed_expression, predicted_expression
 
 matplotlib.use("Agg")
 

@@ -13,7 +13,7 @@ import requests
 from scipy.stats import hypergeom
 
 import lucidvi
-from lucidvi.interpretation._gene_program_enrichment import GeneProgramEnrichment
+from lucidvi.interpretation import GeneProgramEnrichment
 
 matplotlib.use("Agg")
 

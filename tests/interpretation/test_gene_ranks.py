@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from lucidvi.interpretation import GeneRanks
-from lucidvi.interpretation._inputs import log_normalize_counts
+from lucidvi.metrics import log_normalize_counts
 
 
 def test_prediction_built_from_known_genes_ranks_them_first(planted):

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import statsmodels.api as sm
 
-from lucidvi.interpretation import InteractionReach, _interaction_reach
-from lucidvi.interpretation._interaction_reach import fit_logistic
+from lucidvi.interpretation import InteractionReach
+from lucidvi.interpretation._spatial import _interaction_reach
+from lucidvi.interpretation._spatial._interaction_reach import fit_logistic
 
 matplotlib.use("Agg")
 

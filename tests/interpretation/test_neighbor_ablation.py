@@ -7,7 +7,7 @@ from scipy.stats import binomtest
 from sklearn.metrics import average_precision_score
 
 from lucidvi.interpretation import NeighborAblation
-from lucidvi.interpretation._interaction_inputs import observed_expression, predicted_expression
+from lucidvi.interpretation._spatial._inputs import observed_expression, predicted_expression
 
 matplotlib.use("Agg")
 
@@ -124,7 +124,7 @@ def test_affected_receivers_and_genes_recover_the_planted_niche(planted_niche):
 
 
 def _affected(model, adata, receivers: np.ndarray) -> np.ndarray:
-    from lucidvi.interpretation._niche_contrast import affected_receivers
+    from lucidvi.interpretation._spatial._niche_contrast import affected_receivers
 
     rows = np.flatnonzero(receivers)
     neighbors = adata.obsm["lucidvi_neighbor_index"][rows]

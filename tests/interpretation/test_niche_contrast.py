@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.stats import ttest_ind
 
-from lucidvi.interpretation._niche_contrast import (
+from lucidvi.interpretation._spatial._niche_contrast import (
     affected_receivers,
     observed_contrast,
     otsu_threshold,

@@ -59,9 +59,9 @@ def test_save_and_load_lose_nothing(nested, tmp_path, suffix):
 
 
 def test_plots_show_each_group(nested):
-    ax = nested.plot()
+    ax = nested.plot_information()
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ORDERS
-    ax = nested.plot(metric="knn_accuracy")
+    ax = nested.plot_information(metric="knn_accuracy")
     assert "all genes" in [t.get_text() for t in ax.get_legend().get_texts()]
     matplotlib.pyplot.close("all")
 
@@ -101,20 +101,3 @@ def test_bad_requests_say_what_to_fix(masked_model, small_adata):
     unmasked.train(max_epochs=1, enable_progress_bar=False)
     with pytest.raises(ValueError, match="embedding='refit'"):
         PanelInformation.compute(unmasked, sizes=[5])
-
-
-def test_log_to_wandb_offline_records_table_and_both_plots(nested, tmp_path, monkeypatch):
-    import glob
-    import os
-
-    import wandb
-
-    monkeypatch.setenv("WANDB_SILENT", "true")
-    run = wandb.init(mode="offline", dir=tmp_path, project="lucidvi-test")
-    try:
-        nested.log_to_wandb(run)
-        media = os.path.join(run.dir, "media")
-    finally:
-        run.finish()
-    assert len(glob.glob(os.path.join(media, "table", "PanelInformation", "*.json"))) == 1
-    assert len(glob.glob(os.path.join(media, "images", "PanelInformation", "*.png"))) == 2

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.stats import binom
 
-from lucidvi.interpretation._permutation import (
+from lucidvi.interpretation._spatial._permutation import (
     explained_variance,
     permutation_p_value,
     random_permutations,

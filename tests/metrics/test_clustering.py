@@ -3,7 +3,12 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-from lucidvi.metrics import clustering_scores, match_clusters
+from lucidvi.metrics import (
+    clustering_log_loss,
+    clustering_scores,
+    match_clusters,
+    matched_cluster_probability,
+)
 
 NEVER = -np.log(1e-15)  # the log-loss of a cell given probability 0
 
@@ -44,6 +49,9 @@ def test_hand_computed_accuracy_and_log_loss():
     assert scores["log_loss"] == pytest.approx(expected)
     assert scores["log_loss"] == pytest.approx(0.2748872, abs=1e-6)
     assert match_clusters(labels, clusters) == {0: "a", 1: "b", 2: "c"}
+    matched = matched_cluster_probability(labels, clusters, probabilities)
+    np.testing.assert_allclose(matched, [0.8, 0.8, 0.8, 0.5, 1, 1, 1, 1, 1, 0.25])
+    assert clustering_log_loss(matched) == scores["log_loss"]
 
 
 def test_more_clusters_than_labels():
@@ -63,6 +71,9 @@ def test_fewer_clusters_than_labels():
     assert scores["accuracy"] == pytest.approx(5 / 7)
     assert scores["log_loss"] == pytest.approx(2 * NEVER / 7)
     assert match_clusters(labels, clusters) == {0: "a", 1: "c"}
+    matched = matched_cluster_probability(labels, clusters, np.eye(2)[clusters])
+    np.testing.assert_array_equal(matched, [1, 1, 1, 0, 0, 1, 1])  # "b" has no cluster: 0
+    assert clustering_log_loss([1.0, 0.0]) == pytest.approx(NEVER / 2)  # 0 is clipped, not inf
 
 
 def test_probability_frame_may_hold_empty_clusters_and_string_ids():

@@ -5,7 +5,7 @@ from scipy.stats import norm
 import lucidvi
 from lucidvi.metrics import clustering_scores
 from lucidvi.model import MixtureVI
-from lucidvi.model._mixture_merge import divergences, merge_components
+from lucidvi.model._mixture._merging import divergences, merge_components
 
 
 def _gaussian_cells(means: list[float], n_per: int, seed: int = 0):

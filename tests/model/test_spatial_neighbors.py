@@ -3,7 +3,11 @@ import pytest
 from anndata import AnnData
 from scipy.spatial.distance import cdist
 
-from lucidvi.model._spatial_neighbors import NO_NEIGHBOR, check_spatial_inputs, spatial_neighbors
+from lucidvi.model._interaction._spatial_neighbors import (
+    NO_NEIGHBOR,
+    check_spatial_inputs,
+    spatial_neighbors,
+)
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,10 @@
+import inspect
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
+import lucidvi
 from lucidvi.model import LinearVI
 
 
@@ -57,3 +60,26 @@ def test_missing_values_in_obs_column(adata):
 def test_missing_layer(adata):
     with pytest.raises(ValueError, match="not in adata.layers"):
         LinearVI.setup_anndata(adata, layer="raw_counts")
+
+
+@pytest.mark.parametrize("name", ["LinearVI", "MixtureVI", "InteractionVI"])
+def test_the_registry_records_the_setup_arguments_alone(small_adata, name):
+    """Locals computed during setup (e.g. the neighbour arrays) never enter the saved registry.
+
+    scvi-tools passes the recorded arguments back to ``setup_anndata`` when a saved model is
+    loaded onto unregistered data, so anything else there would be an unexpected argument.
+    """
+    cls = getattr(lucidvi.model, name)
+    adata = small_adata.copy()
+    adata.obsm["spatial"] = np.random.default_rng(0).uniform(0, 100, (adata.n_obs, 2))
+    setup = {"layer": "counts", "batch_key": "batch"}
+    if name == "MixtureVI":
+        adata.obs["size_factor"] = 1.0
+        setup["size_factor_key"] = "size_factor"
+    if name == "InteractionVI":
+        setup.update(labels_key="cell_type", n_neighbors=5)
+    cls.setup_anndata(adata, **setup)
+    recorded = cls._get_most_recent_anndata_manager(adata).registry["setup_args"]
+    parameters = set(inspect.signature(cls.setup_anndata).parameters) - {"adata", "kwargs"}
+    assert set(recorded) <= parameters
+    assert all(recorded[key] == value for key, value in setup.items())

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from lucidvi.nn import (
+    expression_log_likelihood,
     log_factorial_sum,
     nb_log_likelihood,
     poisson_log_likelihood,
@@ -74,3 +75,17 @@ def test_nb_rejects_non_integer_counts(counts):
     x, log_mu, log_theta, _ = counts
     with pytest.raises(ValueError, match="integer"):
         nb_log_likelihood(x + 0.5, log_mu, log_theta[:1])
+
+
+def test_expression_likelihood_is_the_nb_at_the_observed_library_or_a_gaussian(counts):
+    x, logits, log_scale, index = counts
+    assert (x.sum(-1) > 0).all()  # every cell has a library
+    log_mu = torch.log_softmax(logits, -1) + torch.log(x.sum(-1, keepdim=True))
+    expected = _textbook_nb(x, log_mu, log_scale[index].exp()).sum(-1)
+    result = expression_log_likelihood("nb", x, logits, log_scale, index)
+    torch.testing.assert_close(result, expected, rtol=1e-9, atol=1e-7)
+    normal = torch.distributions.Normal(logits, log_scale[0].exp())
+    torch.testing.assert_close(
+        expression_log_likelihood("gaussian", x, logits, log_scale[:1]),
+        normal.log_prob(x).sum(-1),
+    )

@@ -57,28 +57,33 @@ def test_confusion_counts_and_given_axes(result):
 
 
 def test_embedding_panels_share_colours_where_clusters_match(result):
-    axes = clustering_embedding(result)
-    assert len(axes) == 2 and axes[0].figure is axes[1].figure
-    by_label, by_cluster = (ax.collections[0].get_facecolors() for ax in axes)
-    assert len(by_label) == len(by_cluster) == 60
-    same = np.all(np.isclose(by_label, by_cluster), axis=1)
+    by_label = clustering_embedding(result)
+    by_cluster = clustering_embedding(result, color="cluster")
+    assert by_label.figure is not by_cluster.figure  # one panel per call
+    label_points, cluster_points = (
+        ax.collections[0].get_facecolors() for ax in (by_label, by_cluster)
+    )
+    assert len(label_points) == len(cluster_points) == 60
+    same = np.all(np.isclose(label_points, cluster_points), axis=1)
     # the points are drawn in a shuffled order: compare counts, 3 cells sit in foreign clusters
     assert same.sum() == 57
-    label_colors = {tuple(c) for c in np.round(by_label, 6)}
-    cluster_colors = {tuple(c) for c in np.round(by_cluster, 6)}
+    label_colors = {tuple(c) for c in np.round(label_points, 6)}
+    cluster_colors = {tuple(c) for c in np.round(cluster_points, 6)}
     assert len(label_colors) == 3 and len(cluster_colors) == 4  # k9 has a colour of its own
-    legend = [t.get_text() for t in axes[1].get_legend().get_texts()]
+    legend = [t.get_text() for t in by_cluster.get_legend().get_texts()]
     assert legend == ["k2 (a)", "k0 (b)", "k1 (c)", "k9 (unmatched)"]
-    assert axes[0].get_title() == "truth"
+    assert by_label.get_title() == "truth"
+    assert by_cluster.get_title() == "cluster (matched label)"
     plt.close("all")
 
 
 def test_embedding_into_given_axes_and_errors(result):
     _, given = plt.subplots(1, 2)
-    returned = result.plot_embedding(axes=given)
-    assert returned[0] is given[0] and returned[1] is given[1]
-    with pytest.raises(ValueError, match="two matplotlib Axes"):
-        clustering_embedding(result, axes=[given[0]])
+    assert result.plot_embedding(ax=given[0]) is given[0]
+    assert result.plot_embedding(color="cluster", ax=given[1]) is given[1]
+    assert [ax.get_legend().get_title().get_text() for ax in given] == ["label", "cluster"]
+    with pytest.raises(ValueError, match="color must be 'label' or 'cluster'"):
+        clustering_embedding(result, color="truth")
     bare = ClusteringEvaluation(
         table=result.table.drop(columns=["embedding_1", "embedding_2"]),
         labels_key="truth",
@@ -95,8 +100,8 @@ def test_many_labels_get_distinct_colours():
     adata.obs["truth"] = pd.Categorical(labels)
     adata.obsm["X_umap"] = np.random.default_rng(0).normal(size=(100, 2))
     evaluation = ClusteringEvaluation.compute(np.arange(100) // 4, adata, "truth")
-    axes = evaluation.plot_embedding()
-    colors = {tuple(c) for c in np.round(axes[0].collections[0].get_facecolors(), 6)}
+    ax = evaluation.plot_embedding()
+    colors = {tuple(c) for c in np.round(ax.collections[0].get_facecolors(), 6)}
     assert len(colors) == 25
     assert len(evaluation.plot_confusion().texts) == 0  # 625 cells: too many to annotate
     plt.close("all")

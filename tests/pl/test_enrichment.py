@@ -5,8 +5,8 @@ import pytest
 from matplotlib.patches import Rectangle
 
 import lucidvi
-from lucidvi.interpretation._gene_program_enrichment import GeneProgramEnrichment
-from lucidvi.pl._enrichment import enrichment_bars, enrichment_diverging
+from lucidvi.interpretation import GeneProgramEnrichment
+from lucidvi.pl import enrichment_bars, enrichment_diverging
 
 matplotlib.use("Agg")
 
@@ -35,7 +35,7 @@ def _bars(ax):
 
 
 def test_bars_show_the_top_terms_most_significant_first(result):
-    ax = enrichment_bars(result, "Z_0+", n_top=5)
+    ax = enrichment_bars(result, list_name="Z_0+", n_top=5)
     top = result.top("Z_0+", 5)
     bars = _bars(ax)
     assert len(bars) == 5
@@ -53,12 +53,12 @@ def test_bars_show_the_top_terms_most_significant_first(result):
 
 def test_bars_draw_into_given_axes_and_need_a_list_name(result):
     fig, ax = plt.subplots()
-    assert enrichment_bars(result, "Z_0-", n_top=3, ax=ax) is ax
+    assert enrichment_bars(result, list_name="Z_0-", n_top=3, ax=ax) is ax
     assert len(_bars(ax)) == 3
     with pytest.raises(ValueError, match="pass list_name"):
         enrichment_bars(result)
     with pytest.raises(ValueError, match="Unknown list"):
-        enrichment_bars(result, "Z_9+")
+        enrichment_bars(result, list_name="Z_9+")
     plt.close(fig)
 
 
@@ -72,7 +72,7 @@ def test_bars_of_a_single_or_empty_list():
     ax = single.plot_bars()
     assert len(_bars(ax)) == 1 and ax.get_yticklabels()[0].get_text() == "A"
     plt.close(ax.figure)
-    ax = res.plot_bars("empty")
+    ax = res.plot_bars(list_name="empty")
     assert len(_bars(ax)) == 0
     assert any("no term" in text.get_text() for text in ax.texts)
     plt.close(ax.figure)
@@ -80,7 +80,7 @@ def test_bars_of_a_single_or_empty_list():
 
 def test_diverging_puts_group_a_right_and_group_b_left(result):
     n_top = 4
-    ax = enrichment_diverging(result, "Z_0+", "Z_0-", n_top=n_top)
+    ax = enrichment_diverging(result, group_a="Z_0+", group_b="Z_0-", n_top=n_top)
     top_a, top_b = result.top("Z_0+", n_top), result.top("Z_0-", n_top)
     terms = set(top_a["term"]) | set(top_b["term"])
     labels = _labels_bottom_up(ax)
@@ -106,7 +106,7 @@ def test_diverging_puts_group_a_right_and_group_b_left(result):
 
 
 def test_diverging_colours_follow_gene_ratio(result):
-    ax = result.plot_diverging("Z_0+", "Z_0-", n_top=3)
+    ax = result.plot_diverging(group_a="Z_0+", group_b="Z_0-", n_top=3)
     bars = _bars(ax)
     top = max(bars, key=lambda bar: bar.get_width())
     colorbar = ax.figure.axes[1]
@@ -115,4 +115,4 @@ def test_diverging_colours_follow_gene_ratio(result):
     assert np.allclose(top.get_facecolor(), plt.get_cmap("viridis")(1.0))
     plt.close(ax.figure)
     with pytest.raises(ValueError, match="differ"):
-        enrichment_diverging(result, "Z_0+", "Z_0+")
+        enrichment_diverging(result, group_a="Z_0+", group_b="Z_0+")

@@ -5,7 +5,7 @@ import torch
 
 from lucidvi.data import simulate_nb_mixture
 from lucidvi.module import NBMixture
-from lucidvi.train import CountChunks, fit_em, posterior_in_chunks
+from lucidvi.train import CountChunks, fit_em, fit_em_restarts, posterior_in_chunks
 
 
 @pytest.fixture(scope="module")
@@ -126,8 +126,6 @@ def test_a_non_finite_log_likelihood_stops_em_at_once(mixture_data, monkeypatch)
 
 
 def test_restarts_set_a_failed_start_aside_and_fail_only_when_all_do(mixture_data, monkeypatch):
-    from lucidvi.train import _em_restarts
-
     adata = mixture_data
     chunks = CountChunks(adata.layers["counts"], np.zeros(adata.n_obs), np.zeros(adata.n_obs))
     module = NBMixture(n_input=80, n_clusters=3)
@@ -137,9 +135,9 @@ def test_restarts_set_a_failed_start_aside_and_fail_only_when_all_do(mixture_dat
         return np.full_like(truth, np.nan) if seed == 0 else 0.6 * truth + 0.4 / 3
 
     with pytest.warns(RuntimeWarning, match="EM start 1 of 2 failed"):
-        fit = _em_restarts.fit_em_restarts(module, chunks, start, 2, 0, progress_bar=False)
+        fit = fit_em_restarts(module, chunks, start, 2, 0, progress_bar=False)
     assert np.isfinite(fit.log_likelihood) and torch.isfinite(module.log_mu).all()
     with pytest.warns(RuntimeWarning), pytest.raises(FloatingPointError, match="Every EM start"):
-        _em_restarts.fit_em_restarts(
+        fit_em_restarts(
             module, chunks, lambda s: np.full_like(truth, np.nan), 2, 0, progress_bar=False
         )

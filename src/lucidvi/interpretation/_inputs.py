@@ -17,7 +17,7 @@ logger = logging.getLogger(__name__)
 
 def _is_count_matrix(matrix) -> bool:
     values = matrix.data if sp.issparse(matrix) else np.asarray(matrix)
-    sample = values.ravel()[:1_000_000]
+    sample = values.ravel()[:1_000_000]  # the first million values decide: fast on any matrix
     return bool(np.all(sample >= 0) and np.all(sample == np.round(sample)))
 
 

@@ -1,36 +1,78 @@
-"""What every interpretation result shares: a tidy table, saving and loading, W&B logging."""
+"""What every interpretation result shares: checked fields, a tidy table, files, W&B logging."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import numbers
 import os
+import types
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Literal,
+    Union,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
 
+import numpy as np
 import pandas as pd
+
+from lucidvi.logging import require_wandb
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from matplotlib.axes import Axes
 
-_METADATA_KEY = "lucidvi"
-_CSV_PREFIX = "# lucidvi "
+_METADATA_KEY = "lucidvi"  # key of the header (type and parameters) in a Parquet schema
+_CSV_PREFIX = "# lucidvi "  # first line of a CSV file: this prefix, then the JSON header
 
 
 class TableResult(ABC):
-    """Mixin for frozen result dataclasses whose whole content is one tidy table plus parameters.
+    """Base of the frozen result dataclasses: one tidy table plus parameters.
 
-    A subclass implements :meth:`to_dataframe`, ``_parameters()`` (JSON-serialisable scalars
-    needed to rebuild it), ``_from_table(table, parameters)`` and ``_figures()`` (the plots
-    logged to W&B). Saving writes the table and the parameters to one file, so nothing is lost
-    when the file is moved: Parquet keeps them in the file's schema metadata, CSV in a first
-    comment line.
+    A subclass is a ``@dataclass(frozen=True, eq=False)`` with a ``compute()`` class method. It
+    implements :meth:`to_dataframe`, ``_parameters()`` (JSON-serialisable scalars needed to
+    rebuild it), ``_from_table(table, parameters)``, ``_figures()`` (the plots logged to W&B)
+    and, for checks of its own, ``_validate()``. Saving writes the table and the parameters to
+    one file, so nothing is lost when the file is moved: Parquet keeps them in the file's
+    schema metadata, CSV in a first comment line.
+
+    Validation runs once, in ``__post_init__``: every field's value is checked against the
+    field's annotation (resolved with :func:`typing.get_type_hints`; ``pd.DataFrame``,
+    ``float``, ``int | None``, ``tuple[str, ...]``, ``dict[str, int]``, ``Literal[...]`` and
+    their unions), raising :class:`TypeError` for a value of the wrong type and
+    :class:`ValueError` for a string outside a ``Literal``; then ``_validate()`` checks what
+    the types cannot say (columns, shapes, ranges).
     """
 
+    # the most rows W&B logs in a table (wandb.Table.MAX_ARTIFACT_ROWS)
     _wandb_max_rows: ClassVar[int] = 200_000
     _text_columns: ClassVar[tuple[str, ...]] = ()  # read back from CSV as text, never as numbers
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name, value in vars(cls).items():  # name the methods made by plot_method
+            if getattr(value, "_draws_with", None) is not None:
+                value.__name__, value.__qualname__ = name, f"{cls.__qualname__}.{name}"
+
+    def __post_init__(self) -> None:
+        name = type(self).__name__
+        hints = _field_types(type(self))
+        for field in dataclasses.fields(self):
+            _check_type(f"{name}.{field.name}", getattr(self, field.name), hints[field.name])
+        self._validate()
+
+    def _validate(self) -> None:  # noqa: B027 (a hook: no check of its own by default)
+        """Check what the field types cannot say; raise ValueError (nothing by default)."""
 
     @abstractmethod
     def to_dataframe(self) -> pd.DataFrame:
@@ -41,7 +83,7 @@ class TableResult(ABC):
 
     @classmethod
     @abstractmethod
-    def _from_table(cls, table: pd.DataFrame, parameters: dict[str, Any]):
+    def _from_table(cls, table: pd.DataFrame, parameters: dict[str, Any]) -> TableResult:
         """Rebuild the result from :meth:`to_dataframe`'s table and :meth:`_parameters`."""
 
     @abstractmethod
@@ -80,7 +122,7 @@ class TableResult(ABC):
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike):
+    def load(cls, path: str | os.PathLike) -> TableResult:
         """Read a result written by :meth:`save`.
 
         Parameters
@@ -138,9 +180,7 @@ class TableResult(ABC):
         """
         import matplotlib.pyplot as plt
 
-        from lucidvi.logging import _require_wandb
-
-        wandb = _require_wandb()
+        wandb = require_wandb()
 
         run = run if run is not None else wandb.run
         if run is None:
@@ -158,3 +198,116 @@ class TableResult(ABC):
             payload[f"{key}/{name}"] = wandb.Image(ax.figure)
             plt.close(ax.figure)
         run.log(payload)
+
+
+_PLOT_DOCSTRING = """{summary}
+
+Drawn by :func:`lucidvi.pl.{function}`, whose parameters it takes{options}.
+
+Parameters
+----------
+ax
+    Axes to draw into (a new figure when ``None``).
+**kwargs
+    The other keyword arguments of :func:`lucidvi.pl.{function}`.
+
+Returns
+-------
+The Axes.
+"""
+
+
+def plot_method(function: str, summary: str, options: str = "") -> Callable[..., Axes]:
+    """Make a result's ``plot_<what>`` method: draw the result with one ``lucidvi.pl`` function.
+
+    The method takes ``ax`` and the function's other keyword arguments and forwards them, so
+    none is out of reach; its docstring names the function instead of repeating its
+    parameters. Assign it in the class body, as ``plot_<what> = plot_method(...)``.
+
+    Parameters
+    ----------
+    function
+        Name of the function in :mod:`lucidvi.pl`; it takes the result first, then keywords.
+    summary
+        First line of the method's docstring.
+    options
+        The function's main options, shown after "whose parameters it takes", e.g.
+        ``"(``n_top``)"``.
+
+    Returns
+    -------
+    The method.
+    """
+
+    def plot(self: TableResult, *, ax: Axes | None = None, **kwargs: Any) -> Axes:
+        import lucidvi.pl
+
+        return getattr(lucidvi.pl, function)(self, ax=ax, **kwargs)
+
+    options = f" {options}" if options else ""
+    plot.__doc__ = _PLOT_DOCSTRING.format(summary=summary, function=function, options=options)
+    plot._draws_with = function
+    return plot
+
+
+@cache
+def _field_types(cls: type) -> dict[str, Any]:
+    """Resolve a result class's annotations (with its module's names, at run time)."""
+    return get_type_hints(cls)
+
+
+def _check_type(name: str, value: Any, annotation: Any) -> None:
+    """Raise TypeError if ``value`` does not fit ``annotation`` (ValueError: outside a Literal)."""
+    if _fits(value, annotation):
+        return
+    options = [a for a in _union_members(annotation) if a is not type(None)]
+    if isinstance(value, str) and options and all(get_origin(a) is Literal for a in options):
+        choices = [choice for option in options for choice in get_args(option)]
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}.")
+    raise TypeError(f"{name} must be {_describe(annotation)}, got {type(value).__name__}.")
+
+
+def _union_members(annotation: Any) -> tuple[Any, ...]:
+    if get_origin(annotation) in (Union, types.UnionType):
+        return get_args(annotation)
+    return (annotation,)
+
+
+def _fits(value: Any, annotation: Any) -> bool:
+    """Whether ``value`` is an instance of ``annotation``, looking into unions and containers."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if annotation is Any:
+        return True
+    if annotation is None or annotation is type(None):
+        return value is None
+    if origin in (Union, types.UnionType):
+        return any(_fits(value, member) for member in args)
+    if origin is Literal:
+        return any(value == option and type(value) is type(option) for option in args)
+    if annotation is bool:
+        return isinstance(value, bool | np.bool_)
+    if annotation is int:  # numpy integers too, never a bool
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
+    if annotation is float:  # an int is a float too (as for type checkers), never a bool
+        return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
+    if origin is tuple:
+        if not isinstance(value, tuple):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_fits(item, args[0]) for item in value)
+        return not args or (len(value) == len(args) and all(map(_fits, value, args)))
+    if origin in (list, set, frozenset):
+        item = args[0] if args else Any
+        return isinstance(value, origin) and all(_fits(element, item) for element in value)
+    if origin in (dict, Mapping):
+        key, item = args or (Any, Any)
+        return isinstance(value, Mapping) and all(
+            _fits(k, key) and _fits(v, item) for k, v in value.items()
+        )
+    return isinstance(value, origin or annotation)
+
+
+def _describe(annotation: Any) -> str:
+    if isinstance(annotation, type) and get_origin(annotation) is None:
+        return annotation.__qualname__
+    return str(annotation).replace("typing.", "")

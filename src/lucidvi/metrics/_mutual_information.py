@@ -11,8 +11,8 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-_MIN_CELLS = 10
-_METHODS = ("gaussian", "ksg", "infonce")
+_MIN_CELLS = 10  # fewer cells give no usable covariance, neighbours or negatives
+_METHODS = ("gaussian", "ksg", "infonce")  # the estimators of mutual_information()
 
 
 @dataclass(frozen=True)
@@ -140,8 +140,8 @@ def mutual_information(
     is of order :math:`d / n`. Shrinking in the whitened coordinates, rather than the raw
     covariance, makes the estimate invariant to invertible linear maps of either side
     (shrinking an ill-conditioned raw covariance towards the identity would distort its
-    small-variance directions: about 9% too low for 16 randomly mixed dimensions at
-    ``n = 20,000``). For non-Gaussian data this is the information carried by the linear
+    small-variance directions; see the Interpretation section of the benchmarks in the
+    documentation). For non-Gaussian data this is the information carried by the linear
     (second-order) dependence only, and can be far from
     :math:`I` after non-linear monotone transforms (see the tests).
 
@@ -154,12 +154,9 @@ def mutual_information(
     other cells strictly closer than :math:`\varepsilon_i` in each marginal (max-norm). It is
     consistent for any continuous distribution and invariant to monotone transforms of single
     columns up to finite-sample effects, but biased downward when the joint dimension is
-    high and the MI large. Measured on jointly Gaussian pairs with true MI 2.0 nats spread
-    evenly over ``d`` canonical pairs (``n = 2000``, ``k = 3``, two seeds): 2.01-2.02 for
-    ``d_a = d_b = 1``; 1.08-1.09 for ``d = 8`` with axis-aligned pairs and 0.59-0.74 after a
-    random linear map of each side; 0.55-0.60 for ``d = 16`` (0.38-0.41 mixed). Use it for
-    low-dimensional embeddings or for comparisons at equal dimension, not as an absolute
-    value in high dimension.
+    high and the MI large (measurements in the Interpretation section of the benchmarks in
+    the documentation). Use it for low-dimensional embeddings or for comparisons at equal
+    dimension, not as an absolute value in high dimension.
 
     **infonce.** With scores :math:`S_{ij}` between :math:`a_i` and :math:`b_j`,
 

@@ -1,7 +1,7 @@
 """scvi-tools models of lucidvi: ``setup_anndata``, ``train`` and ``get_*`` methods."""
 
-from ._interaction_vi import InteractionVI
+from ._interaction import InteractionVI
 from ._linear_vi import LinearVI
-from ._mixture_vi import MixtureVI
+from ._mixture import MixtureVI
 
 __all__ = ["InteractionVI", "LinearVI", "MixtureVI"]

@@ -22,6 +22,7 @@ from scvi.model.base import BaseModelClass, RNASeqMixin, UnsupervisedTrainingMix
 from scvi.utils import setup_anndata_dsp
 
 from lucidvi._compat import saved_var_names
+from lucidvi._docstrings import lucidvi_dsp
 from lucidvi.module import LinearVAE
 from lucidvi.train import EpochLoggingTrainingPlan, InMemoryDataSplitter
 
@@ -162,6 +163,7 @@ class LinearVI(RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass)
         **kwargs
             Passed to :meth:`~scvi.data.AnnDataManager.register_fields`.
         """
+        setup_method_args = cls._get_setup_method_args(**locals())
         check_obs_keys(
             adata,
             batch_key=batch_key,
@@ -170,7 +172,6 @@ class LinearVI(RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass)
             continuous_covariate_keys=continuous_covariate_keys,
         )
         check_count_matrix(adata, layer)
-        setup_method_args = cls._get_setup_method_args(**locals())
         anndata_fields = [
             LayerField(REGISTRY_KEYS.X_KEY, layer, is_count_data=True),
             CategoricalObsField(REGISTRY_KEYS.BATCH_KEY, batch_key),
@@ -200,6 +201,7 @@ class LinearVI(RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass)
         )
 
     @torch.inference_mode()
+    @lucidvi_dsp.dedent
     def get_panel_representation(
         self,
         panel: Sequence[str],
@@ -218,10 +220,8 @@ class LinearVI(RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass)
         ----------
         panel
             Gene names, a subset of the model's genes.
-        adata
-            Data registered with :meth:`setup_anndata`; the training data when ``None``.
-        indices
-            Cells to embed; all when ``None``.
+        %(model_adata)s
+        %(model_indices)s
         batch_size
             Minibatch size; scvi-tools' default when ``None``.
         mc_samples

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
 import numpy as np
@@ -18,7 +17,8 @@ from lucidvi._constants import (
     SENDER_LABELS_KEY,
     SENDER_X_KEY,
 )
-from lucidvi.nn import NeighborhoodAttention, nb_log_likelihood
+from lucidvi._docstrings import lucidvi_dsp
+from lucidvi.nn import NeighborhoodAttention, expression_log_likelihood
 
 Likelihood = Literal["nb", "gaussian"]
 Dispersion = Literal["gene-label", "gene"]
@@ -51,8 +51,8 @@ class InteractionModule(BaseModuleClass):
     given for ``"gaussian"``), fixed when the model is built (:meth:`set_sender_axes`). The niche
     term never sees the receiver's own expression. The low-dimensional, linear view of the
     senders' expression and the low-rank read-out keep the niche from memorising individual
-    receivers through their unique neighbourhoods, which a free network on all genes does
-    (the held-out likelihood then gets worse than the cell-type baseline's).
+    receivers through their unique neighbourhoods (``docs/benchmarks.md``, "Models and
+    training").
 
     Two buffers calibrate the niche per receiver type :math:`t` after training: the niche term
     is :math:`\lambda_t (\eta_i - c_t)`, with the scale ``niche_scale`` :math:`\lambda_t \in
@@ -231,6 +231,78 @@ class InteractionModule(BaseModuleClass):
             torch.zeros_like(self.niche_center), torch.ones_like(self.niche_scale)
         )
 
+    @property
+    def spread_per_type(self) -> bool:
+        """Whether each cell type has its own spread (``dispersion="gene-label"``)."""
+        return len(self.log_scale) > 1
+
+    def type_parameters(self, code: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return one cell type's profile and spread, detached from the module.
+
+        Parameters
+        ----------
+        code
+            The type's code.
+
+        Returns
+        -------
+        ``(profile, log_scale)``: the profile, shape ``(n_genes,)``, and the log inverse
+        dispersions (``"nb"``) or log standard deviations (``"gaussian"``), shape
+        ``(1, n_genes)``: the type's own row, or the row all types share for
+        ``dispersion="gene"``.
+        """
+        row = code if self.spread_per_type else 0
+        return self.label_profile.weight[code].detach(), self.log_scale[row : row + 1].detach()
+
+    @torch.no_grad()
+    def set_type_parameters(
+        self, code: int, profile: torch.Tensor, log_scale: torch.Tensor | None = None
+    ) -> None:
+        """Set one cell type's profile and, when given, its spread (e.g. after a refit).
+
+        Parameters
+        ----------
+        code
+            The type's code.
+        profile
+            The new profile, shape ``(n_genes,)``; cast to the module's precision.
+        log_scale
+            The new log inverse dispersions or log standard deviations, ``n_genes`` values;
+            they replace the type's row, or the shared row for ``dispersion="gene"``. ``None``
+            keeps the spread.
+        """
+        self.label_profile.weight[code] = profile.to(self.label_profile.weight.dtype)
+        if log_scale is not None:
+            row = code if self.spread_per_type else 0
+            self.log_scale[row] = log_scale.reshape(-1).to(self.log_scale.dtype)
+
+    @torch.inference_mode()
+    def expression_terms(
+        self, tensors: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Expression, intrinsic term and niche term of a minibatch of receivers.
+
+        Runs :meth:`inference` and :meth:`generative` as they stand (put the module in
+        evaluation mode first).
+
+        Parameters
+        ----------
+        tensors
+            A minibatch of receivers that carries their neighbours, as yielded by
+            :func:`lucidvi.train.neighborhood_loader`.
+
+        Returns
+        -------
+        ``(x, intrinsic, niche, labels)`` on the module's device: the receivers' expression,
+        shape ``(n, n_genes)``; the intrinsic and niche terms of :meth:`generative` (same shape;
+        logits for ``"nb"``, means for ``"gaussian"``); the receivers' type codes, shape
+        ``(n,)``.
+        """
+        _, generative = self(tensors, compute_loss=False)
+        x = tensors[REGISTRY_KEYS.X_KEY].to(generative["intrinsic"].device)
+        labels = tensors[REGISTRY_KEYS.LABELS_KEY].to(x.device)[:, 0].long()
+        return x, generative["intrinsic"], generative["niche"], labels
+
     @torch.no_grad()
     def set_sender_axes(self, x: torch.Tensor) -> None:
         """Fix the senders' principal axes from a sample of cells' expression.
@@ -318,9 +390,14 @@ class InteractionModule(BaseModuleClass):
             keep &= ~torch.isin(sender_index, masked_sender_index.to(sender_index.device))
         receiver_labels = receiver_labels[:, 0].long()
         outputs, weights, values = self.attention(
-            receiver_labels, embedding, neighbor_slot, neighbor_distance, keep, head_keep,
-            self.niche_scale[receiver_labels] > 0,
-        )  # fmt: skip
+            receiver_labels,
+            embedding,
+            neighbor_slot,
+            neighbor_distance,
+            sender_keep=keep,
+            head_keep=head_keep,
+            receiver_keep=self.niche_scale[receiver_labels] > 0,  # scale 0: no niche
+        )
         return {"head_outputs": outputs, "attention": weights, "values": values}
 
     def _get_generative_input(self, tensors: dict[str, torch.Tensor], inference_outputs: dict):
@@ -329,10 +406,6 @@ class InteractionModule(BaseModuleClass):
             "batch_index": tensors[REGISTRY_KEYS.BATCH_KEY],
             "head_outputs": inference_outputs["head_outputs"],
         }
-
-    def head_effects(self, head_outputs: torch.Tensor) -> torch.Tensor:
-        """Each head's niche term, shape ``(n, n_heads, n_genes)``."""
-        return torch.einsum("rhd,hdg->rhg", head_outputs, self.niche_decoder)
 
     @auto_move_data
     def generative(
@@ -392,6 +465,7 @@ class InteractionModule(BaseModuleClass):
             self.likelihood, x, linear_predictor, self.log_scale, index, not self.training
         )
 
+    @lucidvi_dsp.dedent
     def loss(
         self,
         tensors: dict[str, torch.Tensor],
@@ -403,12 +477,7 @@ class InteractionModule(BaseModuleClass):
 
         Parameters
         ----------
-        tensors
-            The minibatch.
-        inference_outputs
-            Output of :meth:`inference`.
-        generative_outputs
-            Output of :meth:`generative`.
+        %(loss_inputs)s
         kl_weight
             Unused; kept for scvi-tools' training plan.
 
@@ -420,41 +489,3 @@ class InteractionModule(BaseModuleClass):
         predictor = generative_outputs["intrinsic"] + generative_outputs["niche"]
         nll = -self.log_likelihood(x, predictor, tensors[REGISTRY_KEYS.LABELS_KEY])
         return LossOutput(loss=nll.mean(), reconstruction_loss=nll, kl_local=torch.zeros_like(nll))
-
-
-def expression_log_likelihood(
-    likelihood: Likelihood,
-    x: torch.Tensor,
-    linear_predictor: torch.Tensor,
-    log_scale: torch.Tensor,
-    index: torch.Tensor | None = None,
-    validate: bool = True,
-) -> torch.Tensor:
-    """Log-likelihood of each cell's expression, summed over genes.
-
-    Parameters
-    ----------
-    likelihood
-        ``"nb"`` (the library size is the observed total) or ``"gaussian"``.
-    x
-        Expression, shape ``(n, n_genes)``.
-    linear_predictor
-        Logits (``"nb"``) or means (``"gaussian"``), same shape.
-    log_scale
-        Log inverse dispersion or log standard deviation, ``(n_groups, n_genes)``.
-    index
-        Row of ``log_scale`` for each cell; ``None`` when it has one row.
-    validate
-        Check that counts are integers (``"nb"``).
-
-    Returns
-    -------
-    Tensor of shape ``(n,)``.
-    """
-    if likelihood == "gaussian":
-        log_sigma = log_scale[0] if index is None else log_scale[index]
-        z = (x - linear_predictor) * torch.exp(-log_sigma)
-        return (-0.5 * z.square() - log_sigma - 0.5 * math.log(2 * math.pi)).sum(-1)
-    library = torch.log(x.sum(-1, keepdim=True))
-    log_mu = torch.log_softmax(linear_predictor, dim=-1) + library
-    return nb_log_likelihood(x, log_mu, log_scale, index, validate=validate)

@@ -12,6 +12,7 @@ from scvi.module.base import BaseModuleClass, LossOutput, auto_move_data
 from torch import nn
 from torch.distributions import Distribution, Normal
 
+from lucidvi._docstrings import lucidvi_dsp
 from lucidvi.nn import (
     GaussianEncoder,
     LinearDecoder,
@@ -342,6 +343,7 @@ class LinearVAE(BaseModuleClass):
             return zinb_log_likelihood(x, log_mu, log_theta, zi_logits, theta_index, validate)
         return nb_log_likelihood(x, log_mu, log_theta, theta_index, validate)
 
+    @lucidvi_dsp.dedent
     def loss(
         self,
         tensors: dict[str, torch.Tensor],
@@ -353,12 +355,7 @@ class LinearVAE(BaseModuleClass):
 
         Parameters
         ----------
-        tensors
-            The minibatch.
-        inference_outputs
-            Output of :meth:`inference`.
-        generative_outputs
-            Output of :meth:`generative`.
+        %(loss_inputs)s
         kl_weight
             Weight of the KL divergence.
 

@@ -1,7 +1,8 @@
-"""Plain torch building blocks: encoder, linear decoder and fast count likelihoods."""
+"""Plain torch building blocks: encoder, linear decoder, attention and fast likelihoods."""
 
 from ._encoder import GaussianEncoder
 from ._likelihoods import (
+    expression_log_likelihood,
     log_factorial_sum,
     nb_log_likelihood,
     poisson_log_likelihood,
@@ -14,6 +15,7 @@ __all__ = [
     "GaussianEncoder",
     "LinearDecoder",
     "NeighborhoodAttention",
+    "expression_log_likelihood",
     "log_factorial_sum",
     "nb_log_likelihood",
     "poisson_log_likelihood",

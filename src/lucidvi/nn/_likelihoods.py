@@ -1,4 +1,4 @@
-r"""Count log-likelihoods summed over genes, written for speed.
+r"""Count (and Gaussian expression) log-likelihoods summed over genes, written for speed.
 
 The negative binomial (NB) log-likelihood of a count ``x`` with mean ``mu`` and inverse
 dispersion ``theta`` is
@@ -20,6 +20,9 @@ by a few. The result is exact (to floating point) for integer counts.
 """
 
 from __future__ import annotations
+
+import math
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -244,3 +247,48 @@ def zinb_log_likelihood(
     nb_all = nb_log_likelihood(x, log_mu, log_theta, theta_index, validate)
     nb_zero_part = (log_nb_zero * is_zero).sum(-1)
     return mix + nb_all - nb_zero_part
+
+
+def expression_log_likelihood(
+    likelihood: Literal["nb", "gaussian"],
+    x: torch.Tensor,
+    linear_predictor: torch.Tensor,
+    log_scale: torch.Tensor,
+    index: torch.Tensor | None = None,
+    validate: bool = True,
+) -> torch.Tensor:
+    r"""Log-likelihood of each cell's expression given its linear predictor, summed over genes.
+
+    ``"nb"``: the counts are negative binomial with mean
+    :math:`l_i\, \mathrm{softmax}_g(\eta_i)`, where :math:`\eta_i` is the linear predictor and
+    the library size :math:`l_i` the cell's observed total, and inverse dispersion
+    ``exp(log_scale)`` (:func:`nb_log_likelihood`). ``"gaussian"``: the values are normal with
+    mean :math:`\eta_i` and standard deviation ``exp(log_scale)``.
+
+    Parameters
+    ----------
+    likelihood
+        ``"nb"`` (counts) or ``"gaussian"`` (continuous values).
+    x
+        Expression, shape ``(n, n_genes)``.
+    linear_predictor
+        Logits (``"nb"``) or means (``"gaussian"``), same shape.
+    log_scale
+        Log inverse dispersion (``"nb"``) or log standard deviation (``"gaussian"``), shape
+        ``(n_groups, n_genes)``.
+    index
+        Row of ``log_scale`` for each cell, shape ``(n,)``; ``None`` when it has one row.
+    validate
+        Check that counts are integers (``"nb"``; see :func:`nb_log_likelihood`).
+
+    Returns
+    -------
+    Tensor of shape ``(n,)``.
+    """
+    if likelihood == "gaussian":
+        log_sigma = log_scale[0] if index is None else log_scale[index]
+        z = (x - linear_predictor) * torch.exp(-log_sigma)
+        return (-0.5 * z.square() - log_sigma - 0.5 * math.log(2 * math.pi)).sum(-1)
+    library = torch.log(x.sum(-1, keepdim=True))
+    log_mu = torch.log_softmax(linear_predictor, dim=-1) + library
+    return nb_log_likelihood(x, log_mu, log_scale, index, validate=validate)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
+
+from lucidvi._docstrings import lucidvi_dsp
 
 from ._heatmap import labelled_heatmap
 from ._style import plot_style
@@ -15,9 +17,11 @@ if TYPE_CHECKING:
     from lucidvi.interpretation import AttentionPatterns, LengthScales
 
 
+@lucidvi_dsp.dedent
 def attention_summary(
     result: AttentionPatterns,
-    statistic: str = "weighted_effect",
+    *,
+    statistic: Literal["weighted_effect", "attention", "enrichment"] = "weighted_effect",
     head: int | None = None,
     ax: Axes | None = None,
     cmap: str = "Reds",
@@ -34,16 +38,14 @@ def attention_summary(
         :meth:`~lucidvi.interpretation.AttentionPatterns.pair_scores`).
     head
         One head (default: summed over heads).
-    ax
-        Axes to draw into (a new figure when ``None``).
-    cmap
-        Colour map.
+    %(ax)s
+    %(cmap)s
 
     Returns
     -------
     The Axes.
     """
-    scores = result.pair_scores(statistic, head)
+    scores = result.pair_scores(statistic, head=head)
     label = {
         "weighted_effect": "value-weighted attention",
         "enrichment": "attention / neighbour share",
@@ -56,11 +58,13 @@ def attention_summary(
     return ax
 
 
+@lucidvi_dsp.dedent
 def attention_distance(
     result: AttentionPatterns,
+    *,
     receiver_type: str | None = None,
     head: int | None = None,
-    statistic: str = "attention",
+    statistic: Literal["weighted_effect", "attention"] = "attention",
     ax: Axes | None = None,
 ) -> Axes:
     """Mean attention of one neighbour against its distance, a line per sender type.
@@ -75,8 +79,7 @@ def attention_distance(
         One head (default: summed over heads).
     statistic
         ``"attention"`` or ``"weighted_effect"``.
-    ax
-        Axes to draw into (a new figure when ``None``).
+    %(ax)s
 
     Returns
     -------
@@ -118,10 +121,14 @@ def attention_distance(
     return ax
 
 
-def length_scale_distribution(result: LengthScales, n_pairs: int = 10, ax: Axes | None = None):
+@lucidvi_dsp.dedent
+def length_scale_distribution(
+    result: LengthScales, *, n_pairs: int = 10, ax: Axes | None = None
+) -> Axes:
     """Box per (sender, receiver) pair: the length scale's spread over sender cells.
 
-    Each pair is shown with its most important head (:meth:`LengthScales.for_pair`); pairs
+    Each pair is shown with its most important head
+    (:meth:`~lucidvi.interpretation.LengthScales.for_pair`); pairs
     are the ``n_pairs`` most important among receiver types that keep a niche.
 
     Parameters
@@ -130,8 +137,7 @@ def length_scale_distribution(result: LengthScales, n_pairs: int = 10, ax: Axes 
         A :class:`~lucidvi.interpretation.LengthScales`.
     n_pairs
         Pairs shown.
-    ax
-        Axes to draw into (a new figure when ``None``).
+    %(ax)s
 
     Returns
     -------

@@ -10,14 +10,14 @@ from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
+from lucidvi._docstrings import lucidvi_dsp
+
 from ._style import plot_style
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     from lucidvi.interpretation import ClusteringEvaluation
 
-_MAX_ANNOTATED_CELLS = 400
+_MAX_ANNOTATED_CELLS = 400  # beyond 20 x 20 cells, numbers in the heatmap become unreadable
 
 
 def _palette(n: int) -> np.ndarray:
@@ -39,10 +39,12 @@ def _score_title(result: ClusteringEvaluation) -> str:
     return title
 
 
+@lucidvi_dsp.dedent
 def clustering_confusion(
     result: ClusteringEvaluation,
-    ax: Axes | None = None,
+    *,
     normalize: Literal["label", "cluster"] | None = "label",
+    ax: Axes | None = None,
 ) -> Axes:
     """Annotated heatmap of the labels x clusters confusion table.
 
@@ -53,11 +55,10 @@ def clustering_confusion(
     ----------
     result
         A :class:`~lucidvi.interpretation.ClusteringEvaluation`.
-    ax
-        Axes to draw into (a new figure when ``None``).
     normalize
         ``"label"``: fractions of each label's cells (rows sum to 1); ``"cluster"``: fractions
         of each cluster's cells (columns sum to 1); ``None``: cell counts.
+    %(ax)s
 
     Returns
     -------
@@ -129,26 +130,41 @@ def _legend(ax: Axes, names: list[str], colors: np.ndarray, title: str) -> None:
     )
 
 
+@lucidvi_dsp.dedent
 def clustering_embedding(
-    result: ClusteringEvaluation, axes: Sequence[Axes] | None = None
-) -> list[Axes]:
-    """Two scatter plots of the cells' embedding: coloured by label, and by cluster.
+    result: ClusteringEvaluation,
+    *,
+    color: Literal["label", "cluster"] = "label",
+    ax: Axes | None = None,
+) -> Axes:
+    """Scatter plot of the cells' embedding, coloured by label or by cluster.
 
-    A cluster of the one-to-one matching takes its label's colour, so a good clustering shows
-    two panels of the same colours; surplus (unmatched) clusters get colours no label uses.
-    Cells are drawn in a fixed random order, so no group hides another.
+    A cluster of the one-to-one matching takes its label's colour, so a good clustering gives
+    the same picture with ``color="label"`` and ``color="cluster"`` (draw both side by side to
+    compare); surplus (unmatched) clusters get colours no label uses. Cells are drawn in a
+    fixed random order, so no group hides another.
 
     Parameters
     ----------
     result
         A :class:`~lucidvi.interpretation.ClusteringEvaluation` computed with an embedding.
-    axes
-        Two Axes to draw into (a new figure when ``None``).
+    color
+        ``"label"``: colour the cells by their label; ``"cluster"``: by their cluster (legend
+        ``"<cluster> (<matched label>)"``).
+    %(ax)s
 
     Returns
     -------
-    The two Axes: labels, then clusters.
+    The Axes.
+
+    Examples
+    --------
+    >>> fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
+    >>> lucidvi.pl.clustering_embedding(evaluation, color="label", ax=axes[0])
+    >>> lucidvi.pl.clustering_embedding(evaluation, color="cluster", ax=axes[1])
     """
+    if color not in ("label", "cluster"):
+        raise ValueError(f"color must be 'label' or 'cluster', got {color!r}.")
     if not result.has_embedding:
         if result.basis is None:
             reason = "it was computed with basis=None"
@@ -159,39 +175,32 @@ def clustering_embedding(
             f"scanpy.pp.neighbors(adata) and scanpy.tl.umap(adata) first, or pass basis= the "
             f"key of an existing 2-d embedding in adata.obsm, and compute again."
         )
-    if axes is not None:
-        axes = list(axes)
-        if len(axes) != 2 or not all(isinstance(a, Axes) for a in axes):
-            raise ValueError("axes must be a sequence of two matplotlib Axes.")
     table = result.table
     labels, clusters = list(result.label_order), result.confusion.columns.tolist()
     matched = result.matched_clusters
     unmatched = [c for c in clusters if c not in matched]
     palette = _palette(len(labels) + len(unmatched))
     label_color = {lab: palette[i] for i, lab in enumerate(labels)}
-    cluster_color = {c: label_color[matched[c]] for c in matched}
-    cluster_color.update({c: palette[len(labels) + i] for i, c in enumerate(unmatched)})
-    cluster_names = [
-        f"{c} ({matched[c]})" if c in matched else f"{c} (unmatched)" for c in clusters
-    ]
+    if color == "label":
+        colors, keys = label_color, labels
+        names, title = [str(lab) for lab in labels], result.labels_key
+    else:
+        colors = {c: label_color[matched[c]] for c in matched}
+        colors.update({c: palette[len(labels) + i] for i, c in enumerate(unmatched)})
+        keys, title = clusters, "cluster (matched label)"
+        names = [f"{c} ({matched[c]})" if c in matched else f"{c} (unmatched)" for c in clusters]
 
     order = np.random.default_rng(0).permutation(len(table))
     x = table["embedding_1"].to_numpy()[order]
     y = table["embedding_2"].to_numpy()[order]
-    size = float(np.clip(2e4 / len(table), 1.0, 20.0))
+    size = float(np.clip(2e4 / len(table), 1.0, 20.0))  # about 20,000 points' worth of ink
     basis = result.basis or "embedding"
-    panels = [
-        ("label", label_color, labels, [str(lab) for lab in labels], result.labels_key),
-        ("cluster", cluster_color, clusters, cluster_names, "cluster (matched label)"),
-    ]
     with plot_style({"font.size": 8}):
-        if axes is None:
-            _, created = plt.subplots(1, 2, figsize=(11.0, 4.2), layout="constrained")
-            axes = list(created)
-        for ax, (column, colors, keys, names, title) in zip(axes, panels, strict=True):
-            values = table[column].to_numpy()[order]
-            point_colors = np.asarray([colors[v] for v in values])
-            ax.scatter(x, y, s=size, c=point_colors, linewidths=0, rasterized=len(table) > 5000)
-            ax.set(xticks=[], yticks=[], xlabel=f"{basis} 1", ylabel=f"{basis} 2", title=title)
-            _legend(ax, names, np.asarray([colors[k] for k in keys]), title=column)
-    return axes
+        if ax is None:
+            _, ax = plt.subplots(figsize=(5.5, 4.2), layout="constrained")
+        values = table[color].to_numpy()[order]
+        point_colors = np.asarray([colors[v] for v in values])
+        ax.scatter(x, y, s=size, c=point_colors, linewidths=0, rasterized=len(table) > 5000)
+        ax.set(xticks=[], yticks=[], xlabel=f"{basis} 1", ylabel=f"{basis} 2", title=title)
+        _legend(ax, names, np.asarray([colors[k] for k in keys]), title=color)
+    return ax

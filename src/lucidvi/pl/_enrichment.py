@@ -12,13 +12,15 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.ticker import FuncFormatter
 
+from lucidvi._docstrings import lucidvi_dsp
+
 from ._style import plot_style
 
 if TYPE_CHECKING:
-    from lucidvi.interpretation._gene_program_enrichment import GeneProgramEnrichment
+    from lucidvi.interpretation import GeneProgramEnrichment
 
-_ALPHA = 0.05
-_STYLE = {"font.size": 8}
+_ALPHA = 0.05  # the dashed line: adjusted p = 0.05
+_STYLE = {"font.size": 8}  # long term names need a small font
 
 
 def _neg_log10(p: pd.Series) -> np.ndarray:
@@ -35,8 +37,10 @@ def _note_empty(ax: Axes, text: str) -> None:
     ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color="0.4")
 
 
+@lucidvi_dsp.dedent
 def enrichment_bars(
     result: GeneProgramEnrichment,
+    *,
     list_name: str | None = None,
     n_top: int = 10,
     ax: Axes | None = None,
@@ -54,8 +58,7 @@ def enrichment_bars(
         The gene list; may be left out when the result holds a single list.
     n_top
         Number of terms.
-    ax
-        Axes to draw into (a new figure when ``None``).
+    %(ax)s
 
     Returns
     -------
@@ -94,8 +97,10 @@ def enrichment_bars(
     return ax
 
 
+@lucidvi_dsp.dedent
 def enrichment_diverging(
     result: GeneProgramEnrichment,
+    *,
     group_a: str,
     group_b: str,
     n_top: int = 10,
@@ -120,8 +125,8 @@ def enrichment_diverging(
         List drawn to the left (negative).
     n_top
         Terms taken from each list.
-    ax
-        Axes to draw into (a new figure when ``None``); a colour bar is added beside it.
+    %(ax)s
+        A colour bar is added beside it.
     cmap
         Colour map of the gene ratio.
 
@@ -132,7 +137,7 @@ def enrichment_diverging(
     Examples
     --------
     >>> res = GeneProgramEnrichment.compute({"Z_0+": up, "Z_0-": down}, background=var_names)
-    >>> ax = lucidvi.pl.enrichment_diverging(res, "Z_0+", "Z_0-")
+    >>> ax = lucidvi.pl.enrichment_diverging(res, group_a="Z_0+", group_b="Z_0-")
     """
     if group_a == group_b:
         raise ValueError(f"group_a and group_b must differ, got {group_a!r} twice.")

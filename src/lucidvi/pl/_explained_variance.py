@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
+from lucidvi._docstrings import lucidvi_dsp
+
 from ._heatmap import labelled_heatmap
 from ._style import plot_style
 
@@ -17,15 +19,15 @@ if TYPE_CHECKING:
     from lucidvi.interpretation import ExplainedVariance
 
 
-def explained_variance_bars(result: ExplainedVariance, ax: Axes | None = None) -> Axes:
+@lucidvi_dsp.dedent
+def explained_variance_bars(result: ExplainedVariance, *, ax: Axes | None = None) -> Axes:
     """Plot grouped bars: per head, the explained variance of each receiver type.
 
     Parameters
     ----------
     result
         An :class:`~lucidvi.interpretation.ExplainedVariance`.
-    ax
-        Axes to draw into (a new figure when ``None``).
+    %(ax)s
 
     Returns
     -------
@@ -55,8 +57,10 @@ def explained_variance_bars(result: ExplainedVariance, ax: Axes | None = None) -
     return ax
 
 
+@lucidvi_dsp.dedent
 def explained_variance_heatmap(
     result: ExplainedVariance,
+    *,
     cell_types: Sequence[str] | None = None,
     n_top_genes: int = 20,
     ax: Axes | None = None,
@@ -75,10 +79,8 @@ def explained_variance_heatmap(
         Receiver types to show (default: those with a significant head, else all).
     n_top_genes
         Genes per pair.
-    ax
-        Axes to draw into (a new figure when ``None``).
-    cmap
-        Colour map.
+    %(ax)s
+    %(cmap)s
 
     Returns
     -------

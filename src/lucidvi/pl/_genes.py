@@ -9,14 +9,17 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.colors import TwoSlopeNorm
 
+from lucidvi._docstrings import lucidvi_dsp
+
 from ._style import plot_style
 
 if TYPE_CHECKING:
     from lucidvi.interpretation import GeneRanks, GenesPerDim
 
 
+@lucidvi_dsp.dedent
 def genes_per_dim_heatmap(
-    result: GenesPerDim, ax: Axes | None = None, cmap: str = "RdBu_r"
+    result: GenesPerDim, *, ax: Axes | None = None, cmap: str = "RdBu_r"
 ) -> Axes:
     """Heatmap (genes x dimensions) of the loadings of each dimension's selected genes.
 
@@ -27,10 +30,8 @@ def genes_per_dim_heatmap(
     ----------
     result
         A :class:`~lucidvi.interpretation.GenesPerDim`.
-    ax
-        Axes to draw into (a new figure when ``None``).
-    cmap
-        Diverging colour map.
+    %(ax)s
+    %(cmap)s
 
     Returns
     -------
@@ -65,7 +66,8 @@ def genes_per_dim_heatmap(
     return ax
 
 
-def gene_ranks(result: GeneRanks, n_top: int = 10, ax: Axes | None = None) -> Axes:
+@lucidvi_dsp.dedent
+def gene_ranks(result: GeneRanks, *, n_top: int = 10, ax: Axes | None = None) -> Axes:
     """Scatter of each gene's R^2 under two predictions, labelling the most telling genes.
 
     Labelled: the ``n_top`` genes each prediction ranks most above the other (one colour per
@@ -77,8 +79,7 @@ def gene_ranks(result: GeneRanks, n_top: int = 10, ax: Axes | None = None) -> Ax
         A :class:`~lucidvi.interpretation.GeneRanks`.
     n_top
         Genes labelled per group.
-    ax
-        Axes to draw into (a new figure when ``None``).
+    %(ax)s
 
     Returns
     -------

@@ -9,6 +9,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.patches import FancyArrowPatch
 
+from lucidvi._docstrings import lucidvi_dsp
+
 from ._heatmap import labelled_heatmap
 from ._style import plot_style
 
@@ -16,17 +18,18 @@ if TYPE_CHECKING:
     from lucidvi.interpretation import InteractionReach, NeighborAblation
 
 
-def interaction_heatmap(result: NeighborAblation, ax: Axes | None = None, cmap="Purples") -> Axes:
+@lucidvi_dsp.dedent
+def interaction_heatmap(
+    result: NeighborAblation, *, ax: Axes | None = None, cmap: str = "Purples"
+) -> Axes:
     """Heatmap of significant genes per sender type (rows) and receiver type (columns).
 
     Parameters
     ----------
     result
         A :class:`~lucidvi.interpretation.NeighborAblation`.
-    ax
-        Axes to draw into (a new figure when ``None``).
-    cmap
-        Colour map.
+    %(ax)s
+    %(cmap)s
 
     Returns
     -------
@@ -46,7 +49,10 @@ def interaction_heatmap(result: NeighborAblation, ax: Axes | None = None, cmap="
     return ax
 
 
-def interaction_graph(result: NeighborAblation, min_genes: int = 1, ax: Axes | None = None) -> Axes:
+@lucidvi_dsp.dedent
+def interaction_graph(
+    result: NeighborAblation, *, min_genes: int = 1, ax: Axes | None = None
+) -> Axes:
     """Directed graph of sender -> receiver interactions, cell types on a circle.
 
     Parameters
@@ -55,8 +61,7 @@ def interaction_graph(result: NeighborAblation, min_genes: int = 1, ax: Axes | N
         A :class:`~lucidvi.interpretation.NeighborAblation`.
     min_genes
         Draw pairs with at least this many significant genes.
-    ax
-        Axes to draw into (a new figure when ``None``).
+    %(ax)s
 
     Returns
     -------
@@ -109,6 +114,7 @@ def interaction_graph(result: NeighborAblation, min_genes: int = 1, ax: Axes | N
     return ax
 
 
+@lucidvi_dsp.dedent
 def interaction_volcano(
     result: NeighborAblation,
     *,
@@ -123,15 +129,11 @@ def interaction_volcano(
     ----------
     result
         A :class:`~lucidvi.interpretation.NeighborAblation`.
-    sender_type
-        Sender type.
-    receiver_type
-        Receiver type.
+    %(interaction_pair)s
     n_labels
         Name this many genes, the first of
         :meth:`~lucidvi.interpretation.NeighborAblation.interaction_genes`.
-    ax
-        Axes to draw into (a new figure when ``None``).
+    %(ax)s
 
     Returns
     -------
@@ -177,8 +179,9 @@ def interaction_volcano(
     return ax
 
 
+@lucidvi_dsp.dedent
 def interaction_reach_curves(
-    result: InteractionReach, n_pairs: int = 5, ax: Axes | None = None
+    result: InteractionReach, *, n_pairs: int = 5, ax: Axes | None = None
 ) -> Axes:
     """Fitted probability that a receiver is affected, against the distance to the nearest sender.
 
@@ -188,8 +191,7 @@ def interaction_reach_curves(
         An :class:`~lucidvi.interpretation.InteractionReach`.
     n_pairs
         Draw this many pairs with a reach, those with the most affected receivers.
-    ax
-        Axes to draw into (a new figure when ``None``).
+    %(ax)s
 
     Returns
     -------

@@ -8,6 +8,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 
+from lucidvi._docstrings import lucidvi_dsp
+
 from ._style import plot_style
 
 if TYPE_CHECKING:
@@ -27,7 +29,10 @@ def _cluster_order(correlation: np.ndarray) -> np.ndarray:
     return leaves_list(linkage(condensed, method="average"))
 
 
-def latent_correlation(report: LatentReport, ax: Axes | None = None, cmap: str = "RdBu_r") -> Axes:
+@lucidvi_dsp.dedent
+def latent_correlation(
+    report: LatentReport, *, ax: Axes | None = None, cmap: str = "RdBu_r"
+) -> Axes:
     """Clustered heatmap of the correlations between an embedding's dimensions.
 
     Dimensions are ordered by average-linkage clustering on ``1 - |correlation|``, so groups
@@ -37,10 +42,8 @@ def latent_correlation(report: LatentReport, ax: Axes | None = None, cmap: str =
     ----------
     report
         A :class:`~lucidvi.interpretation.LatentReport`.
-    ax
-        Axes to draw into (a new figure when ``None``).
-    cmap
-        Diverging colour map.
+    %(ax)s
+    %(cmap)s
 
     Returns
     -------
@@ -61,7 +64,8 @@ def latent_correlation(report: LatentReport, ax: Axes | None = None, cmap: str =
     return ax
 
 
-def dim_importance_elbow(result: DimImportance, ax: Axes | None = None) -> Axes:
+@lucidvi_dsp.dedent
+def dim_importance_elbow(result: DimImportance, *, ax: Axes | None = None) -> Axes:
     """Elbow plot: importance per dimension in decreasing order, with the cumulative share.
 
     Bars show each dimension's importance; the line (right axis) its cumulative share; the
@@ -71,8 +75,7 @@ def dim_importance_elbow(result: DimImportance, ax: Axes | None = None) -> Axes:
     ----------
     result
         A :class:`~lucidvi.interpretation.DimImportance`.
-    ax
-        Axes to draw into (a new figure when ``None``).
+    %(ax)s
 
     Returns
     -------

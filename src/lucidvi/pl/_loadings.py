@@ -8,37 +8,26 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.colors import TwoSlopeNorm
 
+from lucidvi._docstrings import lucidvi_dsp
+
 from ._style import plot_style
 
 
-def top_loading_genes(loadings: pd.DataFrame, n_top: int = 10) -> pd.DataFrame:
-    """List the genes with the largest positive and negative loading on each factor.
-
-    Parameters
-    ----------
-    loadings
-        Genes x factors, e.g. :meth:`lucidvi.model.LinearVI.get_loadings`.
-    n_top
-        Genes per factor and direction.
-
-    Returns
-    -------
-    Tidy DataFrame with columns ``factor``, ``direction`` (``"+"``/``"-"``), ``rank``
-    (1 = most extreme), ``gene`` and ``loading``.
-    """
+def _extreme_genes(loadings: pd.DataFrame, n_top: int) -> list[str]:
+    """Each factor's ``n_top`` most positive then most negative genes, each gene once."""
     if n_top < 1:
         raise ValueError(f"n_top must be at least 1, got {n_top}.")
-    rows = []
+    genes = []
     for factor in loadings.columns:
         column = loadings[factor].sort_values()
-        for direction, genes in (("+", column[::-1][:n_top]), ("-", column[:n_top])):
-            for rank, (gene, value) in enumerate(genes.items(), start=1):
-                rows.append((factor, direction, rank, gene, float(value)))
-    return pd.DataFrame(rows, columns=["factor", "direction", "rank", "gene", "loading"])
+        genes += [*column.index[::-1][:n_top], *column.index[:n_top]]
+    return list(dict.fromkeys(genes))
 
 
+@lucidvi_dsp.dedent
 def loadings_heatmap(
     loadings: pd.DataFrame,
+    *,
     n_top: int = 3,
     ax: Axes | None = None,
     cmap: str = "RdBu_r",
@@ -47,7 +36,7 @@ def loadings_heatmap(
 
     For each factor, the ``n_top`` genes with the largest positive and the ``n_top`` with the
     largest negative loading are shown (each gene once), in factor order, on a diverging colour
-    scale centred at zero.
+    scale centred at zero (the genes of :func:`lucidvi.tl.top_loading_genes`).
 
     Parameters
     ----------
@@ -55,17 +44,14 @@ def loadings_heatmap(
         Genes x factors, e.g. :meth:`lucidvi.model.LinearVI.get_loadings`.
     n_top
         Genes per factor and direction.
-    ax
-        Axes to draw into (a new figure when ``None``).
-    cmap
-        Diverging colour map.
+    %(ax)s
+    %(cmap)s
 
     Returns
     -------
     The Axes with the heatmap.
     """
-    top = top_loading_genes(loadings, n_top)
-    genes = list(dict.fromkeys(top["gene"]))
+    genes = _extreme_genes(loadings, n_top)
     values = loadings.loc[genes].to_numpy()
     limit = float(np.abs(values).max()) or 1.0
     with plot_style({"font.size": 8}):

@@ -1,4 +1,4 @@
-"""Plots of a fitted :class:`~lucidvi.model.MixtureVI`: expression models and choice of K."""
+"""Plots of a mixture of negative binomials: expression models per cluster, and choice of K."""
 
 from __future__ import annotations
 
@@ -15,38 +15,43 @@ from ._style import plot_style
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-    from lucidvi.model import MixtureVI
-
 _STYLE = {"axes.spines.top": False, "axes.spines.right": False, "font.size": 9}
 
 
 def cluster_expression(
-    model: MixtureVI,
-    gene: str,
+    expression: pd.Series | np.ndarray,
+    cell_clusters: pd.Series | np.ndarray | Sequence[int],
+    components: pd.DataFrame,
+    *,
     clusters: Sequence[int] | None = None,
     scale: float = 1e4,
     ax: Axes | None = None,
 ) -> Axes:
     r"""Each cluster's fitted Gamma expression model of a gene, over the observed cells.
 
-    The mixture says that a cell of cluster ``k`` expresses ``gene`` at rate
-    ``lambda ~ Gamma(shape 1/phi_k, rate 1/(phi_k mu_k))`` per unit size factor; its counts are
-    Poisson around ``s_i lambda``. A cluster merged from several components
-    (``n_components > n_clusters``) has the weighted mixture of its components' Gammas. On a
-    ``log1p`` axis (markers span orders of magnitude),
-    lines show the densities of ``log1p(scale * lambda)`` and bars the cells'
-    ``log1p(scale * x / s)`` (counts per ``scale`` when ``s`` is the library size), coloured
-    by their most probable cluster. The Poisson noise widens the bars beyond the lines, most
-    for lowly expressed genes, and puts the cells without counts at 0.
+    A mixture of negative binomials (:class:`~lucidvi.model.MixtureVI`) says that a cell of
+    component ``c`` expresses the gene at rate ``lambda ~ Gamma(shape 1/phi_c, rate 1/(phi_c
+    mu_c))`` per unit size factor; its counts are Poisson around ``s_i lambda``. A cluster of
+    several components has the weighted mixture of their Gammas. On a ``log1p`` axis (markers
+    span orders of magnitude), lines show the densities of ``log1p(scale * lambda)`` and bars
+    the cells' ``log1p(scale * x / s)`` (counts per ``scale`` when ``s`` is the library size),
+    coloured by their cluster. The Poisson noise widens the bars beyond the lines, most for
+    lowly expressed genes, and puts the cells without counts at 0.
+    :meth:`lucidvi.model.MixtureVI.plot_cluster_expression` collects these inputs for a gene.
 
     Parameters
     ----------
-    model
-        A trained MixtureVI.
-    gene
-        Gene name (in ``model.adata.var_names``).
+    expression
+        Each cell's count of the gene divided by its size factor, ``x_i / s_i``; the name of a
+        Series (the gene) labels the axis.
+    cell_clusters
+        Each cell's cluster, in the order of ``expression``.
+    components
+        One row per mixture component, with the columns ``mean`` (``mu_c``, expression per unit
+        size factor), ``dispersion`` (``phi_c``), ``weight`` (``pi_c``) and ``cluster`` (the
+        cluster the component belongs to).
     clusters
-        Clusters to draw (default: all).
+        Clusters to draw (default: every cluster of ``components``).
     scale
         Multiplier of the expression axis.
     ax
@@ -56,20 +61,23 @@ def cluster_expression(
     -------
     The Axes.
     """
-    if gene not in model.adata.var_names:
-        raise ValueError(f"gene={gene!r} is not one of the model's genes.")
-    params = model.get_cluster_parameters(level="component")
-    clusters = list(range(model.n_clusters)) if clusters is None else list(clusters)
-    column = model.adata.var_names.get_loc(gene)
-    chunks = model._chunks()
-    counts = chunks.counts[:, column]
-    counts = np.asarray(counts.toarray() if hasattr(counts, "toarray") else counts).ravel()
-    observed = np.log1p(scale * counts / np.exp(chunks.log_size))
-    assignment = model.get_cluster_assignments().to_numpy()
-    means = params["mean"].iloc[:, column].to_numpy() * scale
-    shapes = 1.0 / params["dispersion"].iloc[:, column].to_numpy()
-    weights = params["weight"].to_numpy()
-    of_cluster = params["cluster"].to_numpy()
+    missing = {"mean", "dispersion", "weight", "cluster"} - set(components.columns)
+    if missing:
+        raise ValueError(f"components lacks the columns {sorted(missing)}.")
+    values = np.asarray(expression, dtype=np.float64).ravel()
+    assignment = np.asarray(cell_clusters).ravel()
+    if len(assignment) != len(values):
+        raise ValueError(
+            f"cell_clusters has {len(assignment)} values but expression {len(values)}: give "
+            "one cluster per cell."
+        )
+    name = getattr(expression, "name", None) or "expression"
+    of_cluster = components["cluster"].to_numpy()
+    clusters = sorted(np.unique(of_cluster).tolist()) if clusters is None else list(clusters)
+    observed = np.log1p(scale * values)
+    means = components["mean"].to_numpy(dtype=np.float64) * scale
+    shapes = 1.0 / components["dispersion"].to_numpy(dtype=np.float64)
+    weights = components["weight"].to_numpy(dtype=np.float64)
     drawn = np.isin(of_cluster, clusters)
     upper = gamma.ppf(0.999, a=shapes[drawn], scale=means[drawn] / shapes[drawn])
     top = max(observed.max(), np.log1p(upper).max()) * 1.05 + 1e-9
@@ -81,25 +89,26 @@ def cluster_expression(
         colours = plt.get_cmap("tab20")
         for i, k in enumerate(clusters):
             colour = colours(i % 20)
-            values = observed[assignment == k]
-            if values.size:
-                ax.hist(values, bins=bins, density=True, alpha=0.25, color=colour)
+            cells = observed[assignment == k]
+            if cells.size:
+                ax.hist(cells, bins=bins, density=True, alpha=0.25, color=colour)
             # density of y = log1p(lambda): p(y) = p_lambda(e^y - 1) e^y
             mine = np.flatnonzero(of_cluster == k)
             density = sum(
                 weights[c] * gamma.pdf(np.expm1(grid), a=shapes[c], scale=means[c] / shapes[c])
                 for c in mine
             ) * (np.exp(grid) / weights[mine].sum())
-            ax.plot(grid, density, color=colour, lw=1.5, label=f"{k} (n={values.size})")
-        ax.set_xlabel(f"log1p({gene} per {scale:g} of size factor)")
+            ax.plot(grid, density, color=colour, lw=1.5, label=f"{k} (n={cells.size})")
+        ax.set_xlabel(f"log1p({name} per {scale:g} of size factor)")
         ax.set_ylabel("density")
-        ax.set_title(f"{gene}: fitted Gamma per cluster (lines), cells (bars)")
+        ax.set_title(f"{name}: fitted Gamma per cluster (lines), cells (bars)")
         ax.legend(title="cluster", fontsize=7, frameon=False, ncol=2)
     return ax
 
 
 def n_clusters_criterion(
     table: pd.DataFrame,
+    *,
     criterion: Literal["bic", "icl", "heldout"] = "bic",
     ax: Axes | None = None,
 ) -> Axes:

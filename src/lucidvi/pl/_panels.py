@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Literal
 import matplotlib.pyplot as plt
 import numpy as np
 
+from lucidvi._docstrings import lucidvi_dsp
+
 from ._style import plot_style
 
 if TYPE_CHECKING:
@@ -14,17 +16,21 @@ if TYPE_CHECKING:
 
     from lucidvi.interpretation import PanelInformation
 
+# light axes: the plot is small and sits beside others in reports
 _STYLE = {"axes.spines.top": False, "axes.spines.right": False, "font.size": 9}
+# the y-axis label of each metric the plot can show
 _LABELS = {
     "mutual_information": "I(panel; transcriptome) [nats]",
     "knn_accuracy": "kNN cell-type accuracy",
 }
 
 
+@lucidvi_dsp.dedent
 def panel_information(
     result: PanelInformation,
-    ax: Axes | None = None,
+    *,
     metric: Literal["mutual_information", "knn_accuracy"] = "mutual_information",
+    ax: Axes | None = None,
 ) -> Axes:
     """Mutual information (or kNN accuracy) of each panel against its size.
 
@@ -36,10 +42,9 @@ def panel_information(
     ----------
     result
         A :class:`~lucidvi.interpretation.PanelInformation`.
-    ax
-        Axes to draw into (a new figure when ``None``).
     metric
         ``"mutual_information"`` or ``"knn_accuracy"``.
+    %(ax)s
 
     Returns
     -------

@@ -1,10 +1,10 @@
-"""Training machinery: in-memory minibatches, a lighter training plan and batch EM."""
+"""Training machinery: in-memory minibatches, a lighter training plan, batch EM and refits."""
 
+from ._count_chunks import CountChunks
 from ._device import torch_device
 from ._em_restarts import fit_em_restarts
 from ._epoch_logging_plan import EpochLoggingTrainingPlan
 from ._expectation_maximization import (
-    CountChunks,
     EMFit,
     component_log_likelihood_in_chunks,
     fit_em,
@@ -12,11 +12,13 @@ from ._expectation_maximization import (
     posterior_in_chunks,
 )
 from ._in_memory_data import InMemoryBatchLoader, InMemoryDataSplitter
+from ._intrinsic_refit import refit_intrinsic
 from ._neighborhood_data import (
     NeighborhoodBatchLoader,
     NeighborhoodDataSplitter,
     neighborhood_loader,
 )
+from ._niche_calibration import calibrate_niche
 from ._seeding import isolated_seed
 
 __all__ = [
@@ -27,6 +29,7 @@ __all__ = [
     "InMemoryDataSplitter",
     "NeighborhoodBatchLoader",
     "NeighborhoodDataSplitter",
+    "calibrate_niche",
     "component_log_likelihood_in_chunks",
     "fit_em",
     "fit_em_restarts",
@@ -34,5 +37,6 @@ __all__ = [
     "isolated_seed",
     "neighborhood_loader",
     "posterior_in_chunks",
+    "refit_intrinsic",
     "torch_device",
 ]

@@ -10,7 +10,8 @@ import numpy as np
 
 from lucidvi.module import NBMixture
 
-from ._expectation_maximization import CountChunks, EMFit, fit_em
+from ._count_chunks import CountChunks
+from ._expectation_maximization import EMFit, fit_em
 
 logger = logging.getLogger(__name__)
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,60 +34,55 @@ from scvi.utils import track
 
 from lucidvi.module import NBMixture
 
+from ._count_chunks import CountChunks
+
 logger = logging.getLogger(__name__)
 
-#: Counts up to this value use the per-iteration digamma/trigamma tables.
+# Counts up to this value read their log Gamma, digamma and trigamma differences from tables
+# built once per iteration ((65, n_genes) per row of inverse dispersions, cheap next to a pass
+# over the cells); the rare larger UMI counts are computed exactly (lgamma, digamma, polygamma).
+# The same bound as the minibatch likelihood's (lucidvi.nn.nb_log_likelihood).
 _TABLE_MAX = 64
-#: Cells whose responsibility for a cluster is below this are skipped in its M-step sums.
+# Cells whose responsibility for a cluster is below this are skipped in its M-step sums: their
+# terms are negligible, and as most cells belong to few clusters, skipping them saves most of
+# the M step's work.
 _MIN_RESPONSIBILITY = 1e-6
-_LOG_MU_MIN, _LOG_THETA_MIN, _LOG_THETA_MAX = -50.0, -5.0, 12.0
-_ELEMENTS_PER_CHUNK = 2**21
-
-
-class CountChunks:
-    """Row chunks of a count matrix with each cell's log size factor and batch, as tensors.
-
-    Parameters
-    ----------
-    counts
-        Counts, dense or scipy sparse, ``n_cells x n_genes``.
-    log_size
-        Log size factor of each cell, shape ``(n_cells,)``.
-    batch_index
-        Batch of each cell (integers from 0), shape ``(n_cells,)``.
-    device
-        Device the chunks are moved to.
-    dtype
-        Floating-point type of the chunks (the module's).
-    """
-
-    def __init__(
-        self,
-        counts: np.ndarray | sp.spmatrix,
-        log_size: np.ndarray,
-        batch_index: np.ndarray,
-        device: torch.device | str = "cpu",
-        dtype: torch.dtype = torch.float32,
-    ):
-        self.counts = sp.csr_matrix(counts) if sp.issparse(counts) else np.asarray(counts)
-        self.log_size = np.asarray(log_size, dtype=np.float64).reshape(-1)
-        self.batch_index = np.asarray(batch_index, dtype=np.int64).reshape(-1)
-        self.device = torch.device(device)
-        self.dtype = dtype
-        self.n_cells, self.n_genes = self.counts.shape
-        self.chunk_size = max(1, _ELEMENTS_PER_CHUNK // self.n_genes)
-
-    def __iter__(self) -> Iterator[tuple[slice, torch.Tensor, torch.Tensor, torch.Tensor]]:
-        """Yield ``(rows, x, log_size, batch_index)``; ``x`` dense, on the device."""
-        for start in range(0, self.n_cells, self.chunk_size):
-            rows = slice(start, min(start + self.chunk_size, self.n_cells))
-            part = self.counts[rows]
-            part = part.toarray() if sp.issparse(part) else part
-            x = torch.as_tensor(np.asarray(part), dtype=self.dtype, device=self.device)
-            log_size = torch.as_tensor(self.log_size[rows], dtype=self.dtype, device=self.device)
-            log_size = log_size[:, None]
-            batch = torch.as_tensor(self.batch_index[rows], device=self.device)[:, None]
-            yield rows, x, log_size, batch
+# Floor of log mu after each step: mu >= 2e-22 per unit size factor, an expected count far
+# below one for any cell. It only keeps the mean of a gene without counts in a cluster finite
+# (its Newton steps head to minus infinity).
+_LOG_MU_MIN = -50.0
+# Bounds of log theta after each step, theta in [0.0067, 1.6e5]. Above, the NB is a Poisson for
+# any practical mean (its variance exceeds the mean by mu / theta, under 0.1% for mu < 160);
+# without the bound, a Poisson-like gene's theta would grow forever as its likelihood keeps
+# creeping up towards the Poisson limit. Below, at dispersions 1 / theta above 150, psi(theta)
+# (about -1 / theta) would make the steps ill-conditioned.
+_LOG_THETA_MIN = -5.0
+_LOG_THETA_MAX = 12.0
+# Floor of a component's summed responsibilities (and of its cells' summed size factors at the
+# start): a component that lost every cell keeps a finite log weight (log 1e-10 = -23) and can
+# win cells back.
+_MIN_WEIGHT = 1e-10
+# Added to the Newton curvatures of log mu and of the batch effects: the curvature of a gene
+# without counts in a cluster (or batch) is 0, and the floor makes its step 0 rather than 0 / 0.
+_CURVATURE_FLOOR = 1e-8
+# Largest Newton step per iteration in log mu and in a batch effect (a factor of e^3 = 20):
+# far from the optimum, e.g. for a start's cluster of few cells, the quadratic model overshoots;
+# near it, the steps are much smaller and the cap does not bind.
+_MAX_LOG_MU_STEP = 3.0
+# Largest step per iteration in log theta (a factor of e^2 = 7.4), for the same reason.
+_MAX_LOG_THETA_STEP = 2.0
+# Where the curvature in log theta is not negative, a Newton step would go the wrong way: a
+# fixed step of 0.5 (a factor of 1.6) up the gradient instead.
+_LOG_THETA_GRADIENT_STEP = 0.5
+# Range of the start's moment estimate of theta, which divides by the excess variance and is
+# noisy for few cells: inside the bounds above and away from them.
+_START_THETA_MIN, _START_THETA_MAX = 0.1, 1000.0
+# Floor of that excess variance (over the Poisson's), which is 0 or negative for a gene without
+# overdispersion in a starting cluster.
+_MIN_EXCESS_VARIANCE = 1e-12
+# Floor of the start's mean, in counts for a cell of median size factor: a gene without counts
+# in a starting cluster starts at a finite log mu, at an expected count negligible for any cell.
+_START_MEAN_FLOOR = 1e-3
 
 
 def posterior_in_chunks(module: NBMixture, chunks: CountChunks) -> tuple[np.ndarray, np.ndarray]:
@@ -240,8 +234,19 @@ class _Statistics:
         k, g = module.log_mu.shape
         kt = module.log_theta.shape[0]
         b = module.n_batch
-        new = lambda *shape: torch.zeros(shape, dtype=torch.float64, device=module.log_mu.device)  # noqa: E731
-        return cls(new(k, g), new(k, g), new(kt, g), new(kt, g), new(b, g), new(b, g), new(k))
+
+        def new(*shape: int) -> torch.Tensor:
+            return torch.zeros(shape, dtype=torch.float64, device=module.log_mu.device)
+
+        return cls(
+            grad_mu=new(k, g),
+            curv_mu=new(k, g),
+            grad_theta=new(kt, g),
+            curv_theta=new(kt, g),
+            grad_batch=new(b, g),
+            curv_batch=new(b, g),
+            weights=new(k),
+        )
 
 
 def _accumulate(
@@ -291,21 +296,23 @@ def _accumulate(
 def _newton_update(module: NBMixture, stats: _Statistics, update_batch: bool) -> None:
     """Apply the M step's updates from the accumulated sums."""
     dtype = module.log_mu.dtype
-    weights = stats.weights.clamp(min=1e-10)
+    weights = stats.weights.clamp(min=_MIN_WEIGHT)
     module.logits_pi.copy_(torch.log(weights / weights.sum()).to(dtype))
     if update_batch:
-        step = stats.grad_batch[1:] / (stats.curv_batch[1:] + 1e-8)
-        module.batch_effect.add_(step.clamp(-3.0, 3.0).to(dtype))
+        step = stats.grad_batch[1:] / (stats.curv_batch[1:] + _CURVATURE_FLOOR)
+        module.batch_effect.add_(step.clamp(-_MAX_LOG_MU_STEP, _MAX_LOG_MU_STEP).to(dtype))
         return
-    step_mu = (stats.grad_mu / (stats.curv_mu + 1e-8)).clamp(-3.0, 3.0)
+    step_mu = stats.grad_mu / (stats.curv_mu + _CURVATURE_FLOOR)
+    step_mu = step_mu.clamp(-_MAX_LOG_MU_STEP, _MAX_LOG_MU_STEP)
     module.log_mu.add_(step_mu.to(dtype)).clamp_(min=_LOG_MU_MIN)
     # Newton where the curvature is negative (locally concave), a capped gradient step elsewhere.
     concave = stats.curv_theta < 0
     step_theta = torch.where(
         concave, -stats.grad_theta / torch.where(concave, stats.curv_theta, -1.0), 0.0
     )
-    step_theta = torch.where(concave, step_theta, 0.5 * torch.sign(stats.grad_theta))
-    module.log_theta.add_(step_theta.clamp(-2.0, 2.0).to(dtype))
+    gradient_step = _LOG_THETA_GRADIENT_STEP * torch.sign(stats.grad_theta)
+    step_theta = torch.where(concave, step_theta, gradient_step)
+    module.log_theta.add_(step_theta.clamp(-_MAX_LOG_THETA_STEP, _MAX_LOG_THETA_STEP).to(dtype))
     module.log_theta.clamp_(_LOG_THETA_MIN, _LOG_THETA_MAX)
 
 
@@ -333,16 +340,18 @@ def initialize_parameters(
     counts = chunks.counts
     scaled = sp.diags(1.0 / size) @ counts if sp.issparse(counts) else counts / size[:, None]
     squared = scaled.multiply(scaled) if sp.issparse(scaled) else scaled**2
-    weights = r.sum(0) + 1e-10
+    weights = r.sum(0) + _MIN_WEIGHT
     # a component that starts with no cells gets the floor below as its mean, not 0 / 0
-    mean = np.asarray(counts.T @ r).T / np.maximum(r.T @ size, 1e-10)[:, None]
+    mean = np.asarray(counts.T @ r).T / np.maximum(r.T @ size, _MIN_WEIGHT)[:, None]
     second_moment = np.asarray(squared.T @ r).T / weights[:, None]
     poisson_part = (r.T @ (1.0 / size))[:, None] / weights[:, None] * mean
     excess = second_moment - mean**2 - poisson_part
-    theta = np.clip(mean**2 / np.maximum(excess, 1e-12), 0.1, 1000.0)
+    # no excess variance (a Poisson-like gene): the floor sends theta to the upper end
+    theta = mean**2 / np.maximum(excess, _MIN_EXCESS_VARIANCE)
+    theta = np.clip(theta, _START_THETA_MIN, _START_THETA_MAX)
     if module.dispersion == "gene":
         theta = np.exp((np.log(theta) * weights[:, None]).sum(0, keepdims=True) / weights.sum())
-    floor = 1e-3 / np.median(size)
+    floor = _START_MEAN_FLOOR / np.median(size)
     like = {"dtype": module.log_mu.dtype, "device": module.log_mu.device}
     module.log_mu.copy_(torch.as_tensor(np.log(mean + floor), **like))
     module.log_theta.copy_(torch.as_tensor(np.log(theta), **like))

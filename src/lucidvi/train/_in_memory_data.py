@@ -12,6 +12,8 @@ from scvi import REGISTRY_KEYS, settings
 from scvi.data import AnnDataManager
 from scvi.dataloaders import DataSplitter
 
+from lucidvi._docstrings import lucidvi_dsp
+
 _FLOAT_KEYS = (REGISTRY_KEYS.X_KEY, REGISTRY_KEYS.CONT_COVS_KEY, REGISTRY_KEYS.SIZE_FACTOR_KEY)
 
 
@@ -32,6 +34,7 @@ def _as_2d_array(
     return values.reshape(-1, 1) if values.ndim == 1 else values
 
 
+@lucidvi_dsp.dedent
 class InMemoryBatchLoader:
     """Iterate over minibatches of registered arrays held in memory.
 
@@ -45,14 +48,7 @@ class InMemoryBatchLoader:
         Cells to iterate over.
     batch_size
         Minibatch size.
-    shuffle
-        Draw a new random order every epoch.
-    drop_last
-        Drop a last, incomplete minibatch.
-    seed
-        Seed of the shuffling generator.
-    pin_memory
-        Return minibatches in page-locked memory (faster copies to a GPU).
+    %(loader_options)s
     """
 
     def __init__(

@@ -17,6 +17,7 @@ from lucidvi._constants import (
     SENDER_LABELS_KEY,
     SENDER_X_KEY,
 )
+from lucidvi._docstrings import lucidvi_dsp
 
 from ._in_memory_data import _FLOAT_KEYS, InMemoryBatchLoader, InMemoryDataSplitter, _as_2d_array
 
@@ -26,6 +27,7 @@ def _rows(values: np.ndarray | sp.csr_matrix, rows: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(part.toarray() if sp.issparse(part) else part)
 
 
+@lucidvi_dsp.dedent
 class NeighborhoodBatchLoader(InMemoryBatchLoader):
     """Minibatches of receivers, each with the expression and type of its neighbours.
 
@@ -45,14 +47,7 @@ class NeighborhoodBatchLoader(InMemoryBatchLoader):
         Receivers to iterate over.
     batch_size
         Minibatch size.
-    shuffle
-        Draw a new random order every epoch.
-    drop_last
-        Drop a last, incomplete minibatch.
-    seed
-        Seed of the shuffling generator.
-    pin_memory
-        Return minibatches in page-locked memory.
+    %(loader_options)s
     """
 
     def _batch(self, rows: np.ndarray) -> dict[str, torch.Tensor]:
