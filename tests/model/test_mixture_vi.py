@@ -122,6 +122,8 @@ def test_encoder_probabilities_need_amortized_fit(fitted):
 
 
 def test_bad_input_raises_clear_errors(planted):
+    with pytest.raises(ValueError, match="one process on one device"):
+        MixtureVI(planted, n_clusters=3).train(method="em", accelerator="cpu", devices=2)
     with pytest.raises(ValueError, match="between 2 and the number of cells"):
         MixtureVI(planted, n_clusters=1)
     with pytest.raises(ValueError, match="between 2 and the number of cells"):

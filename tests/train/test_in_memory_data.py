@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import scvi
 import torch
 from scvi import REGISTRY_KEYS
 from scvi.dataloaders import DataSplitter
@@ -27,6 +28,7 @@ def test_loader_visits_every_cell_once_per_epoch():
 
 
 def test_splitter_keeps_scvi_split(small_adata):
+    scvi.settings.seed = 0  # both splitters draw their split from it; None draws at random
     adata = small_adata.copy()
     LinearVI.setup_anndata(
         adata, layer="counts", batch_key="batch", continuous_covariate_keys=["percent_mito"]
@@ -53,7 +55,23 @@ def test_distributed_training_is_refused_clearly(small_adata):
         InMemoryDataSplitter(manager, distributed_sampler=True)
 
 
+@pytest.mark.parametrize("world_size", [1, 2])
+def test_several_processes_without_sharding_are_refused(small_adata, world_size):
+    """devices=2 without a strategy runs Lightning's DDP: each rank would see every cell."""
+    adata = small_adata.copy()
+    LinearVI.setup_anndata(adata, layer="counts")
+    splitter = InMemoryDataSplitter(LinearVI(adata).adata_manager, train_size=0.9)
+    splitter.setup()
+    splitter.trainer = type("Trainer", (), {"world_size": world_size})()
+    if world_size == 1:
+        assert len(splitter.train_dataloader()) > 0
+    else:
+        with pytest.raises(RuntimeError, match="2 processes"):
+            splitter.train_dataloader()
+
+
 def test_sparse_and_densified_counts_give_the_same_minibatches(small_adata):
+    scvi.settings.seed = 0  # both loaders shuffle with it; None shuffles each at random
     adata = small_adata.copy()
     LinearVI.setup_anndata(adata, layer="counts")
     manager = LinearVI(adata).adata_manager

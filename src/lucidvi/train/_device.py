@@ -19,7 +19,8 @@ def torch_device(
         ``"auto"`` (CUDA, then MPS, then the CPU: the first available), ``"cpu"``,
         ``"gpu"``/``"cuda"`` or ``"mps"``.
     devices
-        A device index, a list whose first entry is used, or ``"auto"``/``-1`` (device 0).
+        As in Lightning: a number of devices (here 1), a list of one device index, or
+        ``"auto"``/``-1`` (device 0).
     needs_float64
         The computation needs float64, which MPS lacks: ``"auto"`` then skips MPS, and an
         explicit ``"mps"`` raises.
@@ -27,7 +28,14 @@ def torch_device(
     Returns
     -------
     The device.
+
+    Raises
+    ------
+    ValueError
+        For an unknown or unavailable accelerator, or ``devices`` naming more than one device:
+        this code runs in one process on one device.
     """
+    _check_one_device(devices)
     available = {
         "cuda": torch.cuda.is_available(),
         "mps": torch.backends.mps.is_available(),
@@ -50,6 +58,22 @@ def torch_device(
         )
     if kind != "cuda":
         return torch.device(kind)
-    index = devices[0] if isinstance(devices, list) else devices
-    index = 0 if index in ("auto", -1) or not isinstance(index, int) else index
+    index = devices[0] if isinstance(devices, list | tuple) else 0
     return torch.device(f"cuda:{index}")
+
+
+def _check_one_device(devices: int | list[int] | str) -> None:
+    """Raise unless ``devices`` asks for one device, read as Lightning reads it.
+
+    An integer is a number of devices (``devices=2`` is two devices, not device 2), a list
+    holds device indices, ``"auto"`` and ``-1`` mean all available devices, of which this
+    code takes the first.
+    """
+    if devices in ("auto", -1, 1, "1"):
+        return
+    if isinstance(devices, list | tuple) and len(devices) == 1:
+        return
+    raise ValueError(
+        f"devices={devices!r} asks for several devices, but this runs in one process on one "
+        "device: pass devices=1, or devices=[i] for device i."
+    )

@@ -176,7 +176,22 @@ class InMemoryDataSplitter(DataSplitter):
         )
 
     def train_dataloader(self) -> InMemoryBatchLoader:
-        """Loader over the training cells, reshuffled every epoch."""
+        """Loader over the training cells, reshuffled every epoch.
+
+        Raises
+        ------
+        RuntimeError
+            When the trainer runs several processes (e.g. ``devices=2``): every process
+            would train on all the cells, doing the same work twice.
+        """
+        trainer = getattr(self, "trainer", None)
+        world_size = getattr(trainer, "world_size", 1) if trainer is not None else 1
+        if world_size > 1:
+            raise RuntimeError(
+                f"The trainer runs {world_size} processes, but the in-memory loaders do not "
+                "split the cells between them: each would train on all of them. Train with "
+                "devices=1."
+            )
         return self._loader(self.train_idx, train=True)
 
     def val_dataloader(self) -> InMemoryBatchLoader | list:
