@@ -14,13 +14,20 @@ _CHUNK_ROWS = 10_000
 
 
 def _row_chunks(matrix) -> Iterable[np.ndarray]:
-    """Yield the stored values of ``matrix`` in row chunks (all values of a dense matrix)."""
+    """Yield the stored values of ``matrix`` in chunks (all values of a dense matrix).
+
+    A sparse matrix's stored values are read straight from its ``data`` array, so no chunk is
+    built as a matrix: scipy's row slicing converts the whole index arrays on every slice when
+    ``indptr`` and ``indices`` have different integer types, as some writers store them.
+    """
+    if sp.issparse(matrix):
+        data = np.asarray(matrix.data)
+        step = _CHUNK_ROWS * max(1, matrix.shape[1])
+        for start in range(0, len(data), step):
+            yield data[start : start + step]
+        return
     for start in range(0, matrix.shape[0], _CHUNK_ROWS):
-        chunk = matrix[start : start + _CHUNK_ROWS]
-        if sp.issparse(chunk):
-            yield np.asarray(chunk.data)
-        else:
-            yield np.asarray(chunk)
+        yield np.asarray(matrix[start : start + _CHUNK_ROWS])
 
 
 def check_obs_keys(adata: AnnData, **keys: str | list[str] | None) -> None:

@@ -8,6 +8,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from ._sparse import csr_with_one_index_dtype
+
 # Entries (cells x genes) per chunk: 2**21 float32 values are 8 MiB, so the per-cluster
 # temporaries of a chunk stay small, while 100,000 cells of 2,000 genes take about 100 chunks,
 # whose Python overhead is negligible.
@@ -39,7 +41,11 @@ class CountChunks:
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
     ):
-        self.counts = sp.csr_matrix(counts) if sp.issparse(counts) else np.asarray(counts)
+        self.counts = (
+            csr_with_one_index_dtype(sp.csr_matrix(counts))
+            if sp.issparse(counts)
+            else np.asarray(counts)
+        )
         self.log_size = np.asarray(log_size, dtype=np.float64).reshape(-1)
         self.batch_index = np.asarray(batch_index, dtype=np.int64).reshape(-1)
         self.device = torch.device(device)

@@ -14,6 +14,8 @@ from scvi.dataloaders import DataSplitter
 
 from lucidvi._docstrings import lucidvi_dsp
 
+from ._sparse import csr_with_one_index_dtype
+
 _FLOAT_KEYS = (REGISTRY_KEYS.X_KEY, REGISTRY_KEYS.CONT_COVS_KEY, REGISTRY_KEYS.SIZE_FACTOR_KEY)
 
 
@@ -61,7 +63,12 @@ class InMemoryBatchLoader:
         seed: int | None = None,
         pin_memory: bool = False,
     ):
-        self.arrays = arrays
+        self.arrays = {
+            key: csr_with_one_index_dtype(values)
+            if getattr(values, "format", None) == "csr"
+            else values
+            for key, values in arrays.items()
+        }
         self.indices = np.asarray(indices, dtype=np.int64)
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
