@@ -30,7 +30,8 @@ def _as_2d_array(
     dtype = np.float32 if key in float_keys else np.int64
     if sp.issparse(values):
         if np.prod(values.shape) * np.dtype(dtype).itemsize > dense_limit_bytes:
-            return sp.csr_matrix(values, dtype=dtype)
+            # once here, so that the loaders of every epoch and split get it as it is
+            return csr_with_one_index_dtype(sp.csr_matrix(values, dtype=dtype))
         values = values.toarray()
     values = np.asarray(values, dtype=dtype)
     return values.reshape(-1, 1) if values.ndim == 1 else values
