@@ -53,3 +53,35 @@ def test_expression_terms_are_those_of_inference_and_generative():
     torch.testing.assert_close(niche, generative["niche"])
     assert torch.equal(labels, tensors[REGISTRY_KEYS.LABELS_KEY][:, 0].long())
     assert niche.abs().sum() > 0  # the heads act
+
+
+@pytest.mark.parametrize("likelihood", ["nb", "gaussian"])
+@pytest.mark.parametrize("dispersion", ["gene-label", "gene"])
+def test_log_likelihood_at_several_niche_scales(likelihood, dispersion):
+    torch.manual_seed(0)
+    module = InteractionModule(
+        n_input=6, n_labels=3, n_heads=2, n_latent=4, likelihood=likelihood, dispersion=dispersion
+    ).eval()
+    with torch.no_grad():
+        module.log_scale.normal_()
+        module.label_profile.weight.normal_()
+    x, intrinsic, niche, labels = module.expression_terms(_minibatch())
+    niche = niche + torch.randn_like(niche)  # a niche that matters
+    scales = [0.0, 0.3, 1.0]
+    values = module.scaled_niche_log_likelihood(x, intrinsic, niche, labels, scales)
+    for column, scale in enumerate(scales):
+        expected = module.log_likelihood(x, intrinsic + scale * niche, labels)
+        torch.testing.assert_close(values[:, column], expected, rtol=1e-5, atol=1e-4)
+
+
+def test_the_niche_is_linear_in_its_coordinates():
+    torch.manual_seed(0)
+    module = InteractionModule(n_input=6, n_labels=3, n_heads=2, n_latent=4, niche_rank=2).eval()
+    with torch.no_grad():
+        module.niche_scale.copy_(torch.tensor([1.0, 0.5, 0.0]))
+        module.niche_center.normal_()
+    tensors = _minibatch()
+    _, _, niche, labels = module.expression_terms(tensors)
+    coordinates = module.niche_coordinates(tensors)
+    assert coordinates.shape == (len(labels), 4)
+    torch.testing.assert_close(module.niche_from_coordinates(coordinates, labels), niche)

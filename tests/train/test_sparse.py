@@ -4,7 +4,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from lucidvi.train import CountChunks, InMemoryBatchLoader
+from lucidvi.train import ArrayBatchLoader, CountChunks
 from lucidvi.train._sparse import csr_with_one_index_dtype
 
 
@@ -31,7 +31,7 @@ def test_index_types_are_unified_without_touching_the_users_matrix():
 def test_minibatches_and_em_chunks_read_the_same_values():
     mixed = _mixed()
     dense = mixed.toarray()
-    loader = InMemoryBatchLoader({"X": mixed}, np.arange(50), batch_size=16, seed=0)
+    loader = ArrayBatchLoader({"X": mixed}, np.arange(50), batch_size=16, seed=0)
     assert loader.arrays["X"].indptr.dtype == loader.arrays["X"].indices.dtype
     got = torch.cat([batch["X"] for batch in loader]).numpy()
     np.testing.assert_array_equal(got, dense)

@@ -24,7 +24,12 @@ from scvi.utils import setup_anndata_dsp
 from lucidvi._compat import saved_var_names
 from lucidvi._docstrings import lucidvi_dsp
 from lucidvi.module import LinearVAE
-from lucidvi.train import EpochLoggingTrainingPlan, InMemoryDataSplitter
+from lucidvi.train import (
+    ArrayDataSplitter,
+    EpochLoggingTrainingPlan,
+    RegisteredDataLoader,
+    TrainRunner,
+)
 
 from ._validation import check_count_matrix, check_obs_keys, panel_mask
 
@@ -82,8 +87,10 @@ class LinearVI(RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass)
     """
 
     _module_cls = LinearVAE
-    _data_splitter_cls = InMemoryDataSplitter
+    _data_splitter_cls = ArrayDataSplitter
     _training_plan_cls = EpochLoggingTrainingPlan
+    _train_runner_cls = TrainRunner
+    _data_loader_cls = RegisteredDataLoader
 
     def __init__(
         self,

@@ -5,29 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import numpy as np
-import scipy.sparse as sp
 from anndata import AnnData
+from anndata.abc import CSCDataset
 
 from lucidvi._layers import read_layer
-
-_CHUNK_ROWS = 10_000
-
-
-def _row_chunks(matrix) -> Iterable[np.ndarray]:
-    """Yield the stored values of ``matrix`` in chunks (all values of a dense matrix).
-
-    A sparse matrix's stored values are read straight from its ``data`` array, so no chunk is
-    built as a matrix: scipy's row slicing converts the whole index arrays on every slice when
-    ``indptr`` and ``indices`` have different integer types, as some writers store them.
-    """
-    if sp.issparse(matrix):
-        data = np.asarray(matrix.data)
-        step = _CHUNK_ROWS * max(1, matrix.shape[1])
-        for start in range(0, len(data), step):
-            yield data[start : start + step]
-        return
-    for start in range(0, matrix.shape[0], _CHUNK_ROWS):
-        yield np.asarray(matrix[start : start + _CHUNK_ROWS])
+from lucidvi._matrix_rows import CSC_ON_DISK, row_sums, stored_values
 
 
 def check_obs_keys(adata: AnnData, **keys: str | list[str] | None) -> None:
@@ -71,7 +53,9 @@ def check_count_matrix(adata: AnnData, layer: str | None) -> None:
         Layer holding the counts (``None`` for ``adata.X``).
     """
     matrix, where = read_layer(adata, layer)
-    for values in _row_chunks(matrix):
+    if isinstance(matrix, CSCDataset):
+        raise ValueError(f"{where}: {CSC_ON_DISK}")
+    for values in stored_values(matrix):
         if not np.all(np.isfinite(values)):
             raise ValueError(
                 f"{where} contains NaN or infinite values. Counts must be finite: replace "
@@ -87,7 +71,7 @@ def check_count_matrix(adata: AnnData, layer: str | None) -> None:
                 f"{where} contains non-integer values (is it normalised or log-transformed?). "
                 f"This model's likelihood needs raw integer counts: pass them via layer=."
             )
-    totals = np.asarray(matrix.sum(axis=1)).ravel()
+    totals = row_sums(matrix)
     zero_cells = np.flatnonzero(totals == 0)
     if zero_cells.size:
         shown = ", ".join(map(str, adata.obs_names[zero_cells[:5]]))

@@ -20,14 +20,16 @@ from lucidvi._constants import (
 from lucidvi._docstrings import lucidvi_dsp
 from lucidvi.nn import NeighborhoodAttention, expression_log_likelihood
 
+from ._interaction_terms import TypeTermsMixin
+from ._intrinsic_start import intrinsic_start
+
 Likelihood = Literal["nb", "gaussian"]
 Dispersion = Literal["gene-label", "gene"]
 NicheValues = Literal["constant", "sender"]
 _TARGET_SUM = 1e4
-_PRIOR_CELLS = 20  # pseudo-cells at the pooled spread in each type's starting spread
 
 
-class InteractionModule(BaseModuleClass):
+class InteractionModule(TypeTermsMixin, BaseModuleClass):
     r"""Expression of a cell = intrinsic part (its type and batch) + niche part (its neighbours).
 
     For ``likelihood="nb"`` the counts are
@@ -152,55 +154,37 @@ class InteractionModule(BaseModuleClass):
         return self.sender_expression(self.sender_features(x)) + self.sender_type(labels)
 
     @torch.no_grad()
-    def initialize_intrinsic(self, matrix, codes: np.ndarray) -> None:
+    def initialize_intrinsic(
+        self, matrix, codes: np.ndarray, block_rows: int | None = None
+    ) -> None:
         """Start each type's profile at its mean and the spread at the within-type one.
 
         Counts: log mean proportions per type (of counts scaled to the mean library), and the
         inverse dispersion by the method of moments, ``theta = m^2 / (v - m)`` from the mean
         ``m`` and variance ``v``, pooled over types (``sum_t n_t m_t^2 / sum_t n_t (v_t -
         m_t)``) for ``dispersion="gene"``; per type, each type's moments are pooled with those
-        of ``_PRIOR_CELLS`` cells at the pooled value, so small types start near it. Clipped to
+        of 20 cells at the pooled value, so small types start near it. Clipped to
         [0.01, 1e4]. Gaussian: means per type and the within-type standard deviation, pooled
-        (or per type, shrunk the same way).
+        (or per type, shrunk the same way). The moments are accumulated one block of rows at a
+        time, so the matrix may be sparse, backed or lazy.
 
         Parameters
         ----------
         matrix
-            Expression, cells x genes (dense or sparse).
+            Expression, cells x genes (numpy, scipy sparse, backed or dask).
         codes
             Type code of each cell.
+        block_rows
+            Rows per read (about 32 MiB of float32 when ``None``).
         """
-        n_types, n_genes = self.label_profile.num_embeddings, matrix.shape[1]
-        profiles = np.zeros((n_types, n_genes))
-        first, second = np.zeros((n_types, n_genes)), np.zeros((n_types, n_genes))
-        counts = np.zeros(n_types)
-        totals = np.asarray(matrix.sum(axis=1), dtype=np.float64).ravel()
-        for code in np.unique(codes):
-            rows = matrix[codes == code]
-            values = np.asarray(rows.toarray() if hasattr(rows, "toarray") else rows, np.float64)
-            counts[code] = len(values)
-            if self.likelihood == "nb":
-                scaled = values * (np.mean(totals) / totals[codes == code])[:, None]
-                mean, variance = scaled.mean(axis=0), scaled.var(axis=0)
-                profiles[code] = np.log(mean / mean.sum() + 1e-8)
-                first[code] = len(values) * mean**2
-                second[code] = len(values) * np.maximum(variance - mean, 1e-8)
-            else:
-                profiles[code] = values.mean(axis=0)
-                second[code] = ((values - profiles[code]) ** 2).sum(axis=0)
-        if self.likelihood == "nb":
-            pooled = first.sum(0) / second.sum(0)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                per_type = first * (1 + _PRIOR_CELLS / np.maximum(counts, 1))[:, None]
-                per_type /= (
-                    second + _PRIOR_CELLS * (first / np.maximum(counts, 1)[:, None]) / pooled
-                )
-            per_type = np.where(np.isfinite(per_type), per_type, pooled)
-            scale = np.log(np.clip(pooled if len(self.log_scale) == 1 else per_type, 1e-2, 1e4))
-        else:
-            pooled = second.sum(0) / len(codes)
-            per_type = (second + _PRIOR_CELLS * pooled) / (counts + _PRIOR_CELLS)[:, None]
-            scale = np.log(np.sqrt(pooled if len(self.log_scale) == 1 else per_type) + 1e-3)
+        profiles, scale = intrinsic_start(
+            matrix,
+            codes,
+            self.label_profile.num_embeddings,
+            self.likelihood,
+            per_type_spread=self.spread_per_type,
+            block_rows=block_rows,
+        )
         device = self.log_scale.device
         self.label_profile.weight.copy_(torch.as_tensor(profiles, device=device))
         scale = np.broadcast_to(scale, self.log_scale.shape).copy()
@@ -230,78 +214,6 @@ class InteractionModule(BaseModuleClass):
         self.set_niche_calibration(
             torch.zeros_like(self.niche_center), torch.ones_like(self.niche_scale)
         )
-
-    @property
-    def spread_per_type(self) -> bool:
-        """Whether each cell type has its own spread (``dispersion="gene-label"``)."""
-        return len(self.log_scale) > 1
-
-    def type_parameters(self, code: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return one cell type's profile and spread, detached from the module.
-
-        Parameters
-        ----------
-        code
-            The type's code.
-
-        Returns
-        -------
-        ``(profile, log_scale)``: the profile, shape ``(n_genes,)``, and the log inverse
-        dispersions (``"nb"``) or log standard deviations (``"gaussian"``), shape
-        ``(1, n_genes)``: the type's own row, or the row all types share for
-        ``dispersion="gene"``.
-        """
-        row = code if self.spread_per_type else 0
-        return self.label_profile.weight[code].detach(), self.log_scale[row : row + 1].detach()
-
-    @torch.no_grad()
-    def set_type_parameters(
-        self, code: int, profile: torch.Tensor, log_scale: torch.Tensor | None = None
-    ) -> None:
-        """Set one cell type's profile and, when given, its spread (e.g. after a refit).
-
-        Parameters
-        ----------
-        code
-            The type's code.
-        profile
-            The new profile, shape ``(n_genes,)``; cast to the module's precision.
-        log_scale
-            The new log inverse dispersions or log standard deviations, ``n_genes`` values;
-            they replace the type's row, or the shared row for ``dispersion="gene"``. ``None``
-            keeps the spread.
-        """
-        self.label_profile.weight[code] = profile.to(self.label_profile.weight.dtype)
-        if log_scale is not None:
-            row = code if self.spread_per_type else 0
-            self.log_scale[row] = log_scale.reshape(-1).to(self.log_scale.dtype)
-
-    @torch.inference_mode()
-    def expression_terms(
-        self, tensors: dict[str, torch.Tensor]
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Expression, intrinsic term and niche term of a minibatch of receivers.
-
-        Runs :meth:`inference` and :meth:`generative` as they stand (put the module in
-        evaluation mode first).
-
-        Parameters
-        ----------
-        tensors
-            A minibatch of receivers that carries their neighbours, as yielded by
-            :func:`lucidvi.train.neighborhood_loader`.
-
-        Returns
-        -------
-        ``(x, intrinsic, niche, labels)`` on the module's device: the receivers' expression,
-        shape ``(n, n_genes)``; the intrinsic and niche terms of :meth:`generative` (same shape;
-        logits for ``"nb"``, means for ``"gaussian"``); the receivers' type codes, shape
-        ``(n,)``.
-        """
-        _, generative = self(tensors, compute_loss=False)
-        x = tensors[REGISTRY_KEYS.X_KEY].to(generative["intrinsic"].device)
-        labels = tensors[REGISTRY_KEYS.LABELS_KEY].to(x.device)[:, 0].long()
-        return x, generative["intrinsic"], generative["niche"], labels
 
     @torch.no_grad()
     def set_sender_axes(self, x: torch.Tensor) -> None:

@@ -70,7 +70,10 @@ class NBMixture(BaseModuleClass):
         n_theta = n_clusters if dispersion == "cluster-gene" else 1
         self.log_theta = nn.Parameter(torch.full((n_theta, n_input), math.log(10.0)))
         self.logits_pi = nn.Parameter(torch.zeros(n_clusters))
-        self.batch_effect = nn.Parameter(torch.zeros(max(n_batch - 1, 0), n_input))
+        # with one batch it is empty: not trained (DDP refuses parameters that get no gradient)
+        self.batch_effect = nn.Parameter(
+            torch.zeros(max(n_batch - 1, 0), n_input), requires_grad=n_batch > 1
+        )
         self.encoder = nn.Sequential(
             nn.Linear(n_input + n_batch, encoder_hidden),
             nn.LayerNorm(encoder_hidden),

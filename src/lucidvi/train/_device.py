@@ -75,5 +75,7 @@ def _check_one_device(devices: int | list[int] | str) -> None:
         return
     raise ValueError(
         f"devices={devices!r} asks for several devices, but this runs in one process on one "
-        "device: pass devices=1, or devices=[i] for device i."
+        "device: pass devices=1, or devices=[i] for device i. To spread batch EM over several "
+        "processes or machines, register lazy (dask) counts and open a dask.distributed Client "
+        "(see the 'Large data' page)."
     )

@@ -60,33 +60,49 @@ class EpochLoggingTrainingPlan(TrainingPlan):
             key = f"{name}_{mode}"
             self._sums[key] = self._sums.get(key, 0.0) + value
 
-    def _log_epoch(self, mode: str, loss_name: str, n_total: int | None) -> None:
-        if f"n_obs_{mode}" not in self._sums:
-            return
+    def _epoch_sums(self, mode: str) -> dict[str, torch.Tensor] | None:
+        """Pop the epoch's sums for ``mode``, added over all processes under DDP."""
         names = ("loss", "reconstruction_loss", "kl_local", "kl_global", "n_obs", "n_batches")
-        sums = {name: self._sums.pop(f"{name}_{mode}") for name in names}
-        n_obs = sums["n_obs"]
+        keys = [f"{name}_{mode}" for name in names]
+        keys += sorted(k for k in self._sums if k.startswith(_EXTRA) and k.endswith(f"_{mode}"))
+        if not self.use_sync_dist:
+            return {key: self._sums.pop(key) for key in keys} if keys[0] in self._sums else None
+        # every process joins the reduction, also one that saw no cells of this split
+        stacked = torch.stack(
+            [torch.as_tensor(self._sums.pop(key, 0.0), dtype=torch.float64) for key in keys]
+        ).to(self.device)
+        stacked = self.trainer.strategy.reduce(stacked, reduce_op="sum")
+        if stacked[keys.index(f"n_obs_{mode}")] == 0:
+            return None
+        return dict(zip(keys, stacked, strict=True))
+
+    def _log_epoch(self, mode: str, loss_name: str, n_total: int | None) -> None:
+        sums = self._epoch_sums(mode)
+        if sums is None:
+            return
+        n_obs = sums[f"n_obs_{mode}"]
         n_total = n_total if n_total and n_total > 0 else 1
-        reconstruction = sums["reconstruction_loss"] / n_obs
-        kl_local = sums["kl_local"] / n_obs
-        kl_global = sums["kl_global"] / sums["n_batches"]  # one global value per minibatch
+        reconstruction = sums[f"reconstruction_loss_{mode}"] / n_obs
+        kl_local = sums[f"kl_local_{mode}"] / n_obs
+        # one global value per minibatch
+        kl_global = sums[f"kl_global_{mode}"] / sums[f"n_batches_{mode}"]
         metrics = {
-            loss_name: sums["loss"] / n_obs,
+            loss_name: sums[f"loss_{mode}"] / n_obs,
             f"elbo_{mode}": reconstruction + kl_local + kl_global / n_total,
             f"reconstruction_loss_{mode}": reconstruction,
             f"kl_local_{mode}": kl_local,
             f"kl_global_{mode}": kl_global,
         }
-        for key in [k for k in self._sums if k.startswith(_EXTRA) and k.endswith(f"_{mode}")]:
-            metrics[key[len(_EXTRA) :]] = self._sums.pop(key) / n_obs
+        for key in [k for k in sums if k.startswith(_EXTRA)]:
+            metrics[key[len(_EXTRA) :]] = sums[key] / n_obs
         for name, value in metrics.items():
+            # already the same on every process (summed above), so logged without a reduction
             self.log(
                 name,
-                value,
+                value.float() if torch.is_tensor(value) else value,
                 on_step=False,
                 on_epoch=True,
                 prog_bar=name == "train_loss",
-                sync_dist=self.use_sync_dist,
             )
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:

@@ -1,8 +1,10 @@
 r"""Batch expectation-maximisation (EM) for the negative binomial mixture.
 
 Each iteration is one pass over the cells in row chunks (a sparse matrix is densified one
-chunk at a time). The pass computes, at the current parameters, every cell's log-likelihood
-under every cluster, the exact responsibilities
+chunk at a time), a sum over the chunks (:meth:`CountChunks.sum`): in this process for counts
+in memory or backed, as dask tasks (one per row block, on the user's dask scheduler or
+``distributed.Client``) for a dask array. The pass computes, at the current parameters, every
+cell's log-likelihood under every cluster, the exact responsibilities
 ``r_ik = softmax_k(log pi_k + log NB(x_i | s_i mu_k, theta_k))`` (E step) and the gradients and
 curvatures of the expected complete-data log-likelihood that the M step needs:
 
@@ -22,19 +24,21 @@ relative change of the log-likelihood falls below ``tol``.
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from functools import cached_property
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 from scipy.special import logsumexp
 from scvi.utils import track
 
 from lucidvi.module import NBMixture
 
-from ._count_chunks import CountChunks
+from ._count_chunks import CountChunks, chunk_tensors
+from ._em_start import MIN_WEIGHT, initialize_parameters
 
 logger = logging.getLogger(__name__)
 
@@ -58,10 +62,6 @@ _LOG_MU_MIN = -50.0
 # (about -1 / theta) would make the steps ill-conditioned.
 _LOG_THETA_MIN = -5.0
 _LOG_THETA_MAX = 12.0
-# Floor of a component's summed responsibilities (and of its cells' summed size factors at the
-# start): a component that lost every cell keeps a finite log weight (log 1e-10 = -23) and can
-# win cells back.
-_MIN_WEIGHT = 1e-10
 # Added to the Newton curvatures of log mu and of the batch effects: the curvature of a gene
 # without counts in a cluster (or batch) is 0, and the floor makes its step 0 rather than 0 / 0.
 _CURVATURE_FLOOR = 1e-8
@@ -74,15 +74,6 @@ _MAX_LOG_THETA_STEP = 2.0
 # Where the curvature in log theta is not negative, a Newton step would go the wrong way: a
 # fixed step of 0.5 (a factor of 1.6) up the gradient instead.
 _LOG_THETA_GRADIENT_STEP = 0.5
-# Range of the start's moment estimate of theta, which divides by the excess variance and is
-# noisy for few cells: inside the bounds above and away from them.
-_START_THETA_MIN, _START_THETA_MAX = 0.1, 1000.0
-# Floor of that excess variance (over the Poisson's), which is 0 or negative for a gene without
-# overdispersion in a starting cluster.
-_MIN_EXCESS_VARIANCE = 1e-12
-# Floor of the start's mean, in counts for a cell of median size factor: a gene without counts
-# in a starting cluster starts at a finite log mu, at an expected count negligible for any cell.
-_START_MEAN_FLOOR = 1e-3
 
 
 def posterior_in_chunks(module: NBMixture, chunks: CountChunks) -> tuple[np.ndarray, np.ndarray]:
@@ -101,7 +92,6 @@ def posterior_in_chunks(module: NBMixture, chunks: CountChunks) -> tuple[np.ndar
     return np.exp(log_joint - marginal[:, None]).astype(np.float32), marginal
 
 
-@torch.inference_mode()
 def component_log_likelihood_in_chunks(module: NBMixture, chunks: CountChunks) -> np.ndarray:
     """Every cell's NB log-likelihood under every mixture component, chunk by chunk.
 
@@ -116,13 +106,52 @@ def component_log_likelihood_in_chunks(module: NBMixture, chunks: CountChunks) -
     -------
     ``log NB(x_i | s_i mu_k, theta_k)``, shape ``(n_cells, K)`` (float64).
     """
-    log_likelihood = np.empty((chunks.n_cells, module.n_clusters), dtype=np.float64)
-    tables = _theta_tables(module)
-    for rows, x, log_size, batch in chunks:
-        offset = module.log_offset(log_size, batch)
-        values, _ = _cluster_log_likelihood(module, x, offset, tables)
-        log_likelihood[rows] = values.double().cpu().numpy()
-    return log_likelihood
+    return chunks.map(_ComponentLogLikelihood(module, chunks.dtype), width=module.n_clusters)
+
+
+class _ChunkFunction:
+    """A function of one chunk at the mixture's current parameters, as dask ships it.
+
+    Its pickled state, what dask sends its workers once per pass, is the mixture on the CPU;
+    the count tables of :func:`_theta_tables` are rebuilt where it runs, once per process.
+
+    Parameters
+    ----------
+    module
+        The mixture.
+    dtype
+        Floating-point type of the chunks.
+    """
+
+    def __init__(self, module: NBMixture, dtype: torch.dtype):
+        self.module, self.dtype = module, dtype
+
+    @cached_property
+    def tables(self) -> list:
+        """The count tables of :func:`_count_tables`, one per row of inverse dispersions."""
+        return _theta_tables(self.module)
+
+    def __getstate__(self) -> dict:
+        """Pickle the mixture, on the CPU, and not the tables."""
+        module = self.module
+        if module.log_mu.device.type != "cpu":
+            module = copy.deepcopy(module).cpu()
+        return {"module": module, "dtype": self.dtype}
+
+    def tensors(self, counts, log_size: np.ndarray, batch_index: np.ndarray) -> tuple:
+        """Return the chunk as tensors on the mixture's device (see :func:`chunk_tensors`)."""
+        return chunk_tensors(counts, log_size, batch_index, self.module.log_mu.device, self.dtype)
+
+
+class _ComponentLogLikelihood(_ChunkFunction):
+    """Log-likelihoods of a chunk's cells under every component, ``(n, K)`` float64."""
+
+    @torch.no_grad()
+    def __call__(self, counts, log_size: np.ndarray, batch_index: np.ndarray) -> torch.Tensor:
+        x, log_size, batch = self.tensors(counts, log_size, batch_index)
+        offset = self.module.log_offset(log_size, batch)
+        values, _ = _cluster_log_likelihood(self.module, x, offset, self.tables)
+        return values.double()
 
 
 def _theta_tables(module: NBMixture) -> list:
@@ -248,6 +277,22 @@ class _Statistics:
             weights=new(k),
         )
 
+    def flatten(self) -> torch.Tensor:
+        """All sums in one float64 vector (the order of the fields)."""
+        return torch.cat([getattr(self, field.name).reshape(-1) for field in fields(self)])
+
+    @classmethod
+    def unflatten(cls, module: NBMixture, values: np.ndarray) -> _Statistics:
+        """Return the sums in :meth:`flatten`'s vector ``values``, on the mixture's device."""
+        template = cls.zeros(module)
+        parts, start = {}, 0
+        for field in fields(template):
+            zeros = getattr(template, field.name)
+            part = torch.as_tensor(values[start : start + zeros.numel()], device=zeros.device)
+            parts[field.name] = part.reshape(zeros.shape)
+            start += zeros.numel()
+        return cls(**parts)
+
 
 def _accumulate(
     module: NBMixture,
@@ -292,11 +337,32 @@ def _accumulate(
             stats.curv_batch += (by_batch @ curv_mu).double()
 
 
+class _PassStatistics(_ChunkFunction):
+    """What one EM pass adds up over the chunks: the M step's sums and the log-likelihood.
+
+    Called on a chunk, it runs the E step and returns :meth:`_Statistics.flatten`'s vector
+    followed by the chunk's summed marginal log-likelihood.
+    """
+
+    @property
+    def size(self) -> int:
+        """Number of values per chunk."""
+        return int(_Statistics.zeros(self.module).flatten().numel()) + 1
+
+    @torch.no_grad()
+    def __call__(self, counts, log_size: np.ndarray, batch_index: np.ndarray) -> torch.Tensor:
+        x, log_size, batch = self.tensors(counts, log_size, batch_index)
+        r, marginal, ds = _e_step(self.module, x, log_size, batch, self.tables)
+        stats = _Statistics.zeros(self.module)
+        _accumulate(self.module, stats, x, ds, batch, r, self.tables)
+        return torch.cat([stats.flatten(), marginal.double().sum().reshape(1)])
+
+
 @torch.no_grad()
 def _newton_update(module: NBMixture, stats: _Statistics, update_batch: bool) -> None:
     """Apply the M step's updates from the accumulated sums."""
     dtype = module.log_mu.dtype
-    weights = stats.weights.clamp(min=_MIN_WEIGHT)
+    weights = stats.weights.clamp(min=MIN_WEIGHT)
     module.logits_pi.copy_(torch.log(weights / weights.sum()).to(dtype))
     if update_batch:
         step = stats.grad_batch[1:] / (stats.curv_batch[1:] + _CURVATURE_FLOOR)
@@ -314,49 +380,6 @@ def _newton_update(module: NBMixture, stats: _Statistics, update_batch: bool) ->
     step_theta = torch.where(concave, step_theta, gradient_step)
     module.log_theta.add_(step_theta.clamp(-_MAX_LOG_THETA_STEP, _MAX_LOG_THETA_STEP).to(dtype))
     module.log_theta.clamp_(_LOG_THETA_MIN, _LOG_THETA_MAX)
-
-
-@torch.no_grad()
-def initialize_parameters(
-    module: NBMixture, chunks: CountChunks, responsibilities: np.ndarray
-) -> None:
-    """Set the parameters from initial responsibilities in closed form.
-
-    ``mu_kj = sum_i r_ik x_ij / sum_i r_ik s_i`` (the ratio estimator; the Poisson maximum
-    likelihood estimate), ``theta_kj`` by the method of moments on ``x / s`` (clipped to
-    ``[0.1, 1000]``), ``pi_k = mean_i r_ik`` and no batch effects.
-
-    Parameters
-    ----------
-    module
-        The mixture to initialise.
-    chunks
-        The cells.
-    responsibilities
-        Initial cluster memberships, shape ``(n_cells, K)``, rows summing to one.
-    """
-    r = np.asarray(responsibilities, dtype=np.float64)
-    size = np.exp(chunks.log_size.astype(np.float64))
-    counts = chunks.counts
-    scaled = sp.diags(1.0 / size) @ counts if sp.issparse(counts) else counts / size[:, None]
-    squared = scaled.multiply(scaled) if sp.issparse(scaled) else scaled**2
-    weights = r.sum(0) + _MIN_WEIGHT
-    # a component that starts with no cells gets the floor below as its mean, not 0 / 0
-    mean = np.asarray(counts.T @ r).T / np.maximum(r.T @ size, _MIN_WEIGHT)[:, None]
-    second_moment = np.asarray(squared.T @ r).T / weights[:, None]
-    poisson_part = (r.T @ (1.0 / size))[:, None] / weights[:, None] * mean
-    excess = second_moment - mean**2 - poisson_part
-    # no excess variance (a Poisson-like gene): the floor sends theta to the upper end
-    theta = mean**2 / np.maximum(excess, _MIN_EXCESS_VARIANCE)
-    theta = np.clip(theta, _START_THETA_MIN, _START_THETA_MAX)
-    if module.dispersion == "gene":
-        theta = np.exp((np.log(theta) * weights[:, None]).sum(0, keepdims=True) / weights.sum())
-    floor = _START_MEAN_FLOOR / np.median(size)
-    like = {"dtype": module.log_mu.dtype, "device": module.log_mu.device}
-    module.log_mu.copy_(torch.as_tensor(np.log(mean + floor), **like))
-    module.log_theta.copy_(torch.as_tensor(np.log(theta), **like))
-    module.logits_pi.copy_(torch.as_tensor(np.log(weights / weights.sum()), **like))
-    module.batch_effect.zero_()
 
 
 @dataclass(frozen=True)
@@ -419,13 +442,9 @@ def fit_em(
     history: list[float] = []
     converged = False
     for iteration in track(range(max_iter), description=description, disable=not progress_bar):
-        stats = _Statistics.zeros(module)
-        tables = _theta_tables(module)
-        total = 0.0
-        for _, x, log_size, batch in chunks:
-            r, marginal, ds = _e_step(module, x, log_size, batch, tables)
-            total += float(marginal.double().sum())
-            _accumulate(module, stats, x, ds, batch, r, tables)
+        statistics = _PassStatistics(module, chunks.dtype)
+        sums = chunks.sum(statistics, size=statistics.size)
+        stats, total = _Statistics.unflatten(module, sums[:-1]), float(sums[-1])
         history.append(total)
         if not math.isfinite(total):
             # NaN compares False with everything: without this check EM would run every pass

@@ -18,17 +18,22 @@ from lucidvi._constants import (
     SENDER_X_KEY,
 )
 from lucidvi._docstrings import lucidvi_dsp
+from lucidvi._matrix_rows import read_rows
 
-from ._in_memory_data import _FLOAT_KEYS, InMemoryBatchLoader, InMemoryDataSplitter, _as_2d_array
+from ._array_data import _FLOAT_KEYS, ArrayBatchLoader, ArrayDataSplitter, registered_array
 
 
 def _rows(values: np.ndarray | sp.csr_matrix, rows: np.ndarray) -> torch.Tensor:
     part = values[rows]
-    return torch.from_numpy(part.toarray() if sp.issparse(part) else part)
+    part = part.toarray() if sp.issparse(part) else np.asarray(part)
+    return torch.from_numpy(part.astype(np.float32, copy=False) if part.dtype.kind == "f" else part)
+
+
+_SENDERS = "_senders"
 
 
 @lucidvi_dsp.dedent
-class NeighborhoodBatchLoader(InMemoryBatchLoader):
+class NeighborhoodBatchLoader(ArrayBatchLoader):
     """Minibatches of receivers, each with the expression and type of its neighbours.
 
     A minibatch holds the receivers' registered arrays plus the senders they need: the unique
@@ -50,10 +55,19 @@ class NeighborhoodBatchLoader(InMemoryBatchLoader):
     %(loader_options)s
     """
 
-    def _batch(self, rows: np.ndarray) -> dict[str, torch.Tensor]:
+    def _read(self, cells: np.ndarray) -> dict:
+        """Also read, once per block, the out-of-core expression of all the block's senders."""
+        block = super()._read(cells)
+        if REGISTRY_KEYS.X_KEY in block:
+            neighbors = self.arrays[NEIGHBOR_INDEX_KEY][cells]
+            senders = np.unique(neighbors[neighbors >= 0])
+            block[_SENDERS] = (senders, read_rows(self.arrays[REGISTRY_KEYS.X_KEY], senders))
+        return block
+
+    def _batch(self, rows: np.ndarray, block: dict, at: np.ndarray) -> dict[str, torch.Tensor]:
         neighbors = self.arrays[NEIGHBOR_INDEX_KEY][rows]
         batch = {
-            key: _rows(values, rows)
+            key: _rows(block[key], at) if key in block else _rows(values, rows)
             for key, values in self.arrays.items()
             if key not in (NEIGHBOR_INDEX_KEY, NEIGHBOR_DISTANCE_KEY)
         }
@@ -63,7 +77,11 @@ class NeighborhoodBatchLoader(InMemoryBatchLoader):
         neighbor_slot[present] = slots
         batch[NEIGHBOR_SLOT_KEY] = torch.from_numpy(neighbor_slot)
         batch[NEIGHBOR_DISTANCE_KEY] = _rows(self.arrays[NEIGHBOR_DISTANCE_KEY], rows)
-        batch[SENDER_X_KEY] = _rows(self.arrays[REGISTRY_KEYS.X_KEY], senders)
+        if _SENDERS in block:
+            block_senders, sender_x = block[_SENDERS]
+            batch[SENDER_X_KEY] = _rows(sender_x, np.searchsorted(block_senders, senders))
+        else:
+            batch[SENDER_X_KEY] = _rows(self.arrays[REGISTRY_KEYS.X_KEY], senders)
         batch[SENDER_LABELS_KEY] = _rows(self.arrays[REGISTRY_KEYS.LABELS_KEY], senders)
         batch[SENDER_INDEX_KEY] = torch.from_numpy(senders)
         batch[RECEIVER_INDEX_KEY] = torch.from_numpy(np.asarray(rows, dtype=np.int64))
@@ -72,20 +90,20 @@ class NeighborhoodBatchLoader(InMemoryBatchLoader):
         return batch
 
 
-class NeighborhoodDataSplitter(InMemoryDataSplitter):
+class NeighborhoodDataSplitter(ArrayDataSplitter):
     """Split receivers into training and validation cells; loaders carry their neighbours.
 
     The split is over receivers only: a validation receiver's expression is never used to fit
     the model, while any cell may serve as a sender (its expression is an input of the niche,
     never a prediction target of the same minibatch). Arguments are those of
-    :class:`InMemoryDataSplitter`.
+    :class:`ArrayDataSplitter`.
 
     Parameters
     ----------
     adata_manager
         The model's :class:`~scvi.data.AnnDataManager`, with the neighbour fields registered.
     **kwargs
-        Arguments of :class:`InMemoryDataSplitter`.
+        Arguments of :class:`ArrayDataSplitter`.
     """
 
     _float_keys = (*_FLOAT_KEYS, NEIGHBOR_DISTANCE_KEY)
@@ -123,7 +141,9 @@ def neighborhood_loader(
     """
     float_keys = NeighborhoodDataSplitter._float_keys
     arrays = {
-        key: _as_2d_array(adata_manager.get_from_registry(key), key, dense_limit_bytes, float_keys)
+        key: registered_array(
+            adata_manager.get_from_registry(key), key, dense_limit_bytes, float_keys
+        )
         for key in adata_manager.data_registry
     }
     return NeighborhoodBatchLoader(arrays, np.asarray(indices, dtype=np.int64), batch_size)

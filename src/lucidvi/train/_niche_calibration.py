@@ -6,11 +6,13 @@ import numpy as np
 import pandas as pd
 import torch
 from scipy import stats
+from scvi import REGISTRY_KEYS
 from scvi.data import AnnDataManager
 
 from lucidvi.module import InteractionModule
 
-from ._intrinsic_refit import cell_types, expression_terms, refit_intrinsic
+from ._intrinsic_refit import cell_types, refit_intrinsic
+from ._neighborhood_data import neighborhood_loader
 
 # Held-out cells of a type needed to scale and test its niche: the cross-fitting splits them
 # in two non-empty halves, and the t-test of their gains needs a variance (2 degrees of freedom).
@@ -51,6 +53,12 @@ def calibrate_niche(
     maximum likelihood on its training cells, the calibrated niche held fixed
     (:func:`refit_intrinsic`).
 
+    The cells are read in passes of :func:`~lucidvi.train.neighborhood_loader`: one over the
+    training cells (the centres, from each cell's
+    :meth:`~lucidvi.module.InteractionModule.niche_coordinates`, a few numbers of which the
+    niche is a linear function), one over the validation cells (all 21 scales of each cell at
+    once) and, in the refit, one over the training cells of the types that keep a niche.
+
     Parameters
     ----------
     module
@@ -79,12 +87,10 @@ def calibrate_niche(
     center = _mean_niche(module, adata_manager, train_indices, batch_size)  # uncalibrated
     module.set_niche_calibration(center, torch.ones_like(module.niche_scale))
     log_likelihood, codes = [], []
-    terms = expression_terms(module, adata_manager, validation_indices, batch_size)
-    for x, intrinsic, niche, labels in terms:
-        per_scale = [
-            module.log_likelihood(x, intrinsic + scale * niche, labels) for scale in _SCALES
-        ]
-        log_likelihood.append(torch.stack(per_scale, 1).cpu().numpy())
+    for tensors in neighborhood_loader(adata_manager, validation_indices, batch_size):
+        x, intrinsic, niche, labels = module.expression_terms(tensors)
+        per_scale = module.scaled_niche_log_likelihood(x, intrinsic, niche, labels, _SCALES)
+        log_likelihood.append(per_scale.cpu().numpy())
         codes.append(labels.cpu().numpy())
     log_likelihood, codes = np.concatenate(log_likelihood), np.concatenate(codes)
     rng = np.random.default_rng(_HALVES_SEED)
@@ -123,13 +129,22 @@ def calibrate_niche(
 def _mean_niche(
     module: InteractionModule, adata_manager: AnnDataManager, indices: np.ndarray, batch_size: int
 ) -> torch.Tensor:
-    """Mean niche term of each type over ``indices``, shape ``(n_labels, n_genes)``."""
-    total = torch.zeros_like(module.niche_center)
-    counts = torch.zeros_like(module.niche_scale)
-    for _, _, niche, labels in expression_terms(module, adata_manager, indices, batch_size):
-        total.index_add_(0, labels, niche)
+    """Mean niche term of each type over ``indices``, shape ``(n_labels, n_genes)``.
+
+    The niche is linear in each cell's coordinates, so their means per type give it.
+    """
+    n_labels, n_coordinates = len(module.niche_scale), module.loadings.shape[:2].numel()
+    total = torch.zeros(n_labels, n_coordinates, dtype=torch.float64)
+    counts = torch.zeros(n_labels, dtype=torch.float64)
+    for tensors in neighborhood_loader(adata_manager, indices, batch_size):
+        labels = tensors[REGISTRY_KEYS.LABELS_KEY][:, 0].long()
+        total.index_add_(0, labels, module.niche_coordinates(tensors).cpu().double())
         counts.index_add_(0, labels, torch.ones_like(labels, dtype=counts.dtype))
-    return total / counts.clamp(min=1)[:, None]
+    codes = torch.arange(len(counts), device=module.niche_scale.device)
+    mean = total / counts.clamp(min=1)[:, None]
+    center = module.niche_from_coordinates(mean.to(codes.device), codes)
+    center[counts.to(center.device) == 0] = 0.0
+    return center.to(module.niche_center.dtype)
 
 
 def _cross_fitted_gains(values: np.ndarray, half: np.ndarray) -> np.ndarray:

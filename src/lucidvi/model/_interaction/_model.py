@@ -7,6 +7,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import torch
 from anndata import AnnData
 from scvi import REGISTRY_KEYS
@@ -24,10 +25,12 @@ from lucidvi._constants import (
 )
 from lucidvi._docstrings import lucidvi_dsp
 from lucidvi._layers import read_layer
+from lucidvi._matrix_rows import read_rows
 from lucidvi.module import InteractionModule
 from lucidvi.train import (
     EpochLoggingTrainingPlan,
     NeighborhoodDataSplitter,
+    TrainRunner,
     calibrate_niche,
     refit_intrinsic,
 )
@@ -104,6 +107,7 @@ class InteractionVI(InteractionOutputsMixin, UnsupervisedTrainingMixin, BaseMode
     _module_cls = InteractionModule
     _data_splitter_cls = NeighborhoodDataSplitter
     _training_plan_cls = EpochLoggingTrainingPlan
+    _train_runner_cls = TrainRunner
 
     def __init__(
         self,
@@ -153,8 +157,8 @@ class InteractionVI(InteractionOutputsMixin, UnsupervisedTrainingMixin, BaseMode
         self.module.initialize_intrinsic(matrix, codes)
         if self.module.n_heads:
             rows = np.random.default_rng(0).permutation(adata.n_obs)[:_MAX_CELLS_FOR_AXES]
-            sample = matrix[np.sort(rows)]
-            sample = np.asarray(sample.toarray() if hasattr(sample, "toarray") else sample)
+            sample = read_rows(matrix, np.sort(rows))
+            sample = sample.toarray() if sp.issparse(sample) else sample
             self.module.set_sender_axes(torch.as_tensor(sample, dtype=torch.float32))
 
     @lucidvi_dsp.dedent
@@ -183,7 +187,9 @@ class InteractionVI(InteractionOutputsMixin, UnsupervisedTrainingMixin, BaseMode
         :meth:`get_niche_calibration`). Last, every type's profile and spread are refitted by
         maximum likelihood with the niche held fixed (also without heads, for a cell-type
         baseline at its optimum; :func:`lucidvi.train.refit_intrinsic`); the types whose refit
-        fails even in float64 keep their trained values and are listed in ``refit_failures_``.
+        fails (a non-finite objective) keep their trained values and are listed in
+        ``refit_failures_``. The calibration and the refit read the cells in a few passes
+        (about two epochs' worth in all), from memory, a backed AnnData or lazy counts.
         Why these defaults: ``docs/benchmarks.md``, "Models and training".
 
         Parameters

@@ -15,8 +15,16 @@ from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin
 from scvi.utils import setup_anndata_dsp
 
 from lucidvi._docstrings import lucidvi_dsp
+from lucidvi._matrix_rows import is_dask_array, read_rows, row_sums
 from lucidvi.module import NBMixture
-from lucidvi.train import CountChunks, EpochLoggingTrainingPlan, InMemoryDataSplitter, torch_device
+from lucidvi.train import (
+    ArrayDataSplitter,
+    CountChunks,
+    EpochLoggingTrainingPlan,
+    RegisteredDataLoader,
+    TrainRunner,
+    torch_device,
+)
 
 from .._validation import check_count_matrix, check_obs_keys
 from ._fitting import AMORTIZED_EPOCHS, EM_MAX_ITER, FitOptions, MixtureFittingMixin
@@ -100,8 +108,10 @@ class MixtureVI(
     """
 
     _module_cls = NBMixture
-    _data_splitter_cls = InMemoryDataSplitter
+    _data_splitter_cls = ArrayDataSplitter
     _training_plan_cls = EpochLoggingTrainingPlan
+    _train_runner_cls = TrainRunner
+    _data_loader_cls = RegisteredDataLoader
 
     def __init__(
         self,
@@ -192,20 +202,27 @@ class MixtureVI(
 
     # ----------------------------------------------------------------------------- data access
     def _chunks(self, adata: AnnData | None = None, indices=None) -> CountChunks:
-        """Return the cells' counts, log size factors and batches, in row chunks."""
+        """Return the cells' counts, log size factors and batches, in row chunks.
+
+        The counts stay where they are (in memory, backed or a dask array) and are read chunk
+        by chunk; the rows ``indices`` of a backed matrix are read into memory, those of a dask
+        array stay lazy.
+        """
         adata = self._validate_anndata(adata)
         manager = self.get_anndata_manager(adata, required=True)
         counts = manager.get_from_registry(REGISTRY_KEYS.X_KEY)
         batch = np.asarray(manager.get_from_registry(REGISTRY_KEYS.BATCH_KEY)).reshape(-1)
+        cells = slice(None) if indices is None else np.asarray(indices)
+        if indices is not None:
+            counts = counts[cells] if is_dask_array(counts) else read_rows(counts, cells)
         if REGISTRY_KEYS.SIZE_FACTOR_KEY in manager.data_registry:
             size = np.asarray(manager.get_from_registry(REGISTRY_KEYS.SIZE_FACTOR_KEY))
+            size = size.reshape(-1)[cells]
         else:
-            size = np.asarray(counts.sum(axis=1))
-        log_size = np.log(size.reshape(-1).astype(np.float64))
-        if indices is not None:
-            indices = np.asarray(indices)
-            counts, batch, log_size = counts[indices], batch[indices], log_size[indices]
-        return CountChunks(counts, log_size, batch, device=self.device)
+            size = row_sums(counts)
+        log_size = np.log(size.astype(np.float64))
+        dtype = self.module.log_mu.dtype
+        return CountChunks(counts, log_size, batch[cells], device=self.device, dtype=dtype)
 
     def _obs_names(self, adata: AnnData | None, indices) -> pd.Index:
         """Names of the cells ``indices`` of ``adata`` (all when ``None``)."""
@@ -295,7 +312,11 @@ class MixtureVI(
             seed=(settings.seed or 0) if seed is None else int(seed),
             progress_bar=progress_bar,
         )
-        self.module.to(torch_device(accelerator, devices, needs_float64=method == "em"))
+        # amortized training may run on several devices (DDP); its EM start runs on the first
+        start_devices = devices
+        if method == "amortized" and devices not in ("auto", -1):
+            start_devices = list(devices[:1]) if isinstance(devices, list | tuple) else 1
+        self.module.to(torch_device(accelerator, start_devices, needs_float64=method == "em"))
         if method == "amortized":
             self._train_amortized(
                 options,

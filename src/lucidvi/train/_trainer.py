@@ -1,0 +1,103 @@
+"""scvi-tools' Trainer and TrainRunner, with early stopping kept under DDP."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from lightning.pytorch.strategies import DDPStrategy
+from scvi.train import LoudEarlyStopping
+from scvi.train import Trainer as ScviTrainer
+from scvi.train import TrainRunner as ScviTrainRunner
+
+
+def is_ddp_strategy(strategy: Any) -> bool:
+    """Whether a Lightning ``strategy=`` argument names distributed data parallel training.
+
+    Parameters
+    ----------
+    strategy
+        A strategy name (``"ddp"``, ``"ddp_spawn"``, ``"ddp_find_unused_parameters_true"``,
+        ...), a :class:`~lightning.pytorch.strategies.Strategy`, or ``None``.
+
+    Returns
+    -------
+    ``True`` for DDP in any of its launch forms.
+    """
+    if isinstance(strategy, str):
+        return "ddp" in strategy
+    return isinstance(strategy, DDPStrategy)
+
+
+class Trainer(ScviTrainer):
+    """:class:`scvi.train.Trainer` that keeps early stopping under DDP.
+
+    scvi-tools turns early stopping off whenever ``strategy`` names DDP, because its metrics
+    may differ between processes. lucidvi's training plans add their epoch sums over all
+    processes before logging (:class:`~lucidvi.train.EpochLoggingTrainingPlan`), so every
+    process sees the same validation ELBO and stops at the same epoch; Lightning's early
+    stopping also agrees the decision across processes. Arguments are scvi-tools'.
+
+    Parameters
+    ----------
+    early_stopping
+        Stop when ``early_stopping_monitor`` has not improved for ``early_stopping_patience``
+        epochs.
+    early_stopping_monitor
+        Logged metric to watch.
+    early_stopping_min_delta
+        Smallest change that counts as an improvement.
+    early_stopping_patience
+        Epochs without improvement before stopping.
+    early_stopping_warmup_epochs
+        Epochs before early stopping starts to watch.
+    early_stopping_mode
+        ``"min"`` or ``"max"``.
+    check_val_every_n_epoch
+        Validate every this many epochs (every epoch when early stopping and ``None``).
+    **kwargs
+        Other arguments of :class:`scvi.train.Trainer`.
+    """
+
+    def __init__(
+        self,
+        early_stopping: bool = False,
+        early_stopping_monitor: str = "elbo_validation",
+        early_stopping_min_delta: float = 0.0,
+        early_stopping_patience: int = 45,
+        early_stopping_warmup_epochs: int = 0,
+        early_stopping_mode: str = "min",
+        check_val_every_n_epoch: int | None = None,
+        **kwargs,
+    ):
+        ddp = is_ddp_strategy(kwargs.get("strategy"))
+        if ddp and early_stopping:
+            stopping = LoudEarlyStopping(
+                monitor=early_stopping_monitor,
+                min_delta=early_stopping_min_delta,
+                patience=early_stopping_patience,
+                mode=early_stopping_mode,
+                warmup_epochs=early_stopping_warmup_epochs,
+            )
+            kwargs["callbacks"] = [*kwargs.get("callbacks", []), stopping]
+            check_val_every_n_epoch = check_val_every_n_epoch or 1
+            early_stopping = False
+        with warnings.catch_warnings():
+            if ddp:  # scvi-tools' notice that it turned early stopping off: not so here
+                warnings.filterwarnings("ignore", "early_stopping was automatically disabled")
+            super().__init__(
+                early_stopping=early_stopping,
+                early_stopping_monitor=early_stopping_monitor,
+                early_stopping_min_delta=early_stopping_min_delta,
+                early_stopping_patience=early_stopping_patience,
+                early_stopping_warmup_epochs=early_stopping_warmup_epochs,
+                early_stopping_mode=early_stopping_mode,
+                check_val_every_n_epoch=check_val_every_n_epoch,
+                **kwargs,
+            )
+
+
+class TrainRunner(ScviTrainRunner):
+    """:class:`scvi.train.TrainRunner` that builds lucidvi's :class:`Trainer`."""
+
+    _trainer_cls = Trainer
