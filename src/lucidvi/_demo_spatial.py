@@ -102,10 +102,11 @@ def spatial_interactions(out: Path, quick: bool, seed: int) -> str:
     rankings = _interaction_genes(model, adata, summary)
     rankings.to_csv(out / "interaction_genes.csv")
     genes = _gene_summary(rankings, adata.uns["spatial_niches"]["genes"])
-    summary = summary.join(genes, on="cell type").fillna(
-        {"top genes (all cells)": "", "planted of top 20": 0}
-    )
-    summary["planted of top 20"] = summary["planted of top 20"].astype(int)
+    summary = summary.join(genes, on="cell type")
+    summary["top genes (all cells)"] = summary["top genes (all cells)"].fillna("")
+    # numeric first: filling an object column would downcast it (deprecated by pandas)
+    planted = pd.to_numeric(summary["planted of top 20"]).fillna(0)
+    summary["planted of top 20"] = planted.astype(int)
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
     position = adata.obsm["spatial"]
