@@ -99,7 +99,7 @@ def spatial_interactions(out: Path, quick: bool, seed: int) -> str:
     summary["nats per cell"] = summary["nats per cell"].astype(float).round(3).astype(object)
     failed = summary["cell type"].isin(model.refit_failures_ + baseline.refit_failures_)
     summary.loc[failed, "nats per cell"] = "refit failed"  # no number from a failed fit
-    rankings = _interaction_genes(model, adata, summary)
+    rankings = _interaction_genes(model, adata, summary, ablation.table.columns)
     rankings.to_csv(out / "interaction_genes.csv")
     genes = _gene_summary(rankings, adata.uns["spatial_niches"]["genes"])
     summary = summary.join(genes, on="cell type")
@@ -163,8 +163,11 @@ head explains; a star marks a significant permutation test after Benjamini-Hochb
 """
 
 
-def _interaction_genes(model, adata, summary: pd.DataFrame) -> pd.DataFrame:
-    """Rank, over all cells, the genes of each kept receiver type and its top sender."""
+def _interaction_genes(model, adata, summary: pd.DataFrame, columns: pd.Index) -> pd.DataFrame:
+    """Rank, over all cells, the genes of each kept receiver type and its top sender.
+
+    With no kept type the table is empty but has the ablation table's columns (``columns``).
+    """
     everyone = np.arange(adata.n_obs)
     pairs = summary.loc[summary["top sender"] != "", ["cell type", "top sender"]]
     rankings = []
@@ -173,7 +176,9 @@ def _interaction_genes(model, adata, summary: pd.DataFrame) -> pd.DataFrame:
         if (ablation.table["n_affected"] > 0).any():  # else there is no ranking to show
             genes = ablation.interaction_genes(sender_type=sender, receiver_type=receiver)
             rankings.append(genes.head(100))
-    return pd.concat(rankings) if rankings else pd.DataFrame(columns=["receiver_type"])
+    if rankings:
+        return pd.concat(rankings)
+    return pd.DataFrame(columns=[c for c in columns if c != "gene"]).rename_axis("gene")
 
 
 def _gene_summary(rankings: pd.DataFrame, planted: pd.DataFrame) -> pd.DataFrame:
