@@ -97,12 +97,10 @@ def read_rows(matrix: Any, rows: slice | np.ndarray) -> np.ndarray | sp.csr_matr
     if isinstance(matrix, CSCDataset):
         raise TypeError(CSC_ON_DISK)
     if isinstance(rows, slice):
-        part = matrix[rows]
-    elif is_in_memory(matrix):
-        part = matrix[np.asarray(rows)]
-    else:
-        part = _sorted_read(matrix, np.asarray(rows, dtype=np.int64))
-    return _in_memory(part)
+        return _in_memory(matrix[rows])
+    if is_in_memory(matrix):
+        return _in_memory(matrix[np.asarray(rows)])
+    return _sorted_read(matrix, np.asarray(rows, dtype=np.int64))  # already in memory
 
 
 def row_blocks(

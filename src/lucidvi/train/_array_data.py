@@ -186,12 +186,11 @@ class ArrayBatchLoader:
         pieces = self._epoch_order()
         n_batches, done = len(self), 0
         leftover = np.empty(0, dtype=np.int64)
-        for piece in pieces:
+        for number, piece in enumerate(pieces, start=1):
             cells = np.concatenate([leftover, piece])
             block = self._read(cells)
-            n_full = len(cells) // self.batch_size
-            last_piece = piece is pieces[-1]
-            stop = len(cells) if last_piece else n_full * self.batch_size
+            last_piece = number == len(pieces)
+            stop = len(cells) if last_piece else len(cells) // self.batch_size * self.batch_size
             for start in range(0, stop, self.batch_size):
                 if done == n_batches:
                     return
