@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Literal
+import warnings
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
@@ -37,7 +38,12 @@ from lucidvi.train import (
 
 from .._validation import check_count_matrix, check_obs_keys
 from ._outputs import InteractionOutputsMixin
+from ._precomputed_graph import graph_neighbors
 from ._spatial_neighbors import check_spatial_inputs, spatial_neighbors
+from ._spatialdata_table import table_with_centroids
+
+if TYPE_CHECKING:
+    from spatialdata import SpatialData
 
 logger = logging.getLogger(__name__)
 
@@ -274,13 +280,17 @@ class InteractionVI(InteractionOutputsMixin, UnsupervisedTrainingMixin, BaseMode
         n_neighbors: int = 30,
         radius: float | None = None,
         exclude_same_type: bool = False,
+        neighbors_key: str | None = None,
         **kwargs,
     ) -> None:
         """Register the data and compute each cell's spatial neighbours.
 
         Neighbours are the ``n_neighbors`` nearest other cells of the same sample (within
         ``radius`` when given), found with scikit-learn's
-        :class:`~sklearn.neighbors.NearestNeighbors`. Besides scvi-tools' registry keys,
+        :class:`~sklearn.neighbors.NearestNeighbors`, or, with ``neighbors_key``, the edges of a
+        graph already in ``obsp`` (e.g. from :func:`squidpy.gr.spatial_neighbors`: Delaunay,
+        radius or grid), at most ``n_neighbors`` per cell, nearest first. Besides scvi-tools'
+        registry keys,
         registration adds ``obsm["lucidvi_neighbor_index"]`` (row index of each neighbour,
         nearest first, ``-1`` in empty slots), ``obsm["lucidvi_neighbor_distance"]`` (their
         distances, ``inf`` in empty slots) and ``uns["lucidvi_neighbors"]`` (the settings).
@@ -306,6 +316,13 @@ class InteractionVI(InteractionOutputsMixin, UnsupervisedTrainingMixin, BaseMode
             Only cells closer than this are neighbours.
         exclude_same_type
             Only cells of other types are neighbours.
+        neighbors_key
+            ``uns`` key of a precomputed spatial graph: a dict naming its ``obsp`` matrices in
+            ``"connectivities_key"`` and ``"distances_key"``, as squidpy and scanpy write it
+            (``"spatial_neighbors"`` after ``squidpy.gr.spatial_neighbors(adata)``). Its edges
+            replace the kNN search; ``radius`` and ``exclude_same_type`` still filter them, and
+            a cell with more than ``n_neighbors`` edges keeps the nearest (a warning says how
+            many). Edges between samples are an error.
         **kwargs
             Passed to :meth:`~scvi.data.AnnDataManager.register_fields`.
         """
@@ -326,24 +343,36 @@ class InteractionVI(InteractionOutputsMixin, UnsupervisedTrainingMixin, BaseMode
             groups=groups,
             n_neighbors=n_neighbors,
             radius=radius,
+            precomputed_graph=neighbors_key is not None,
         )
         labels = adata.obs[labels_key].astype(str).to_numpy()
-        indices, distances = spatial_neighbors(
-            coordinates,
-            labels,
-            groups,
-            n_neighbors=int(n_neighbors),
-            radius=radius,
-            exclude_same_type=exclude_same_type,
-        )
+        options = {"radius": radius, "exclude_same_type": exclude_same_type}
+        if neighbors_key is None:
+            indices, distances = spatial_neighbors(
+                coordinates, labels, groups, n_neighbors=int(n_neighbors), **options
+            )
+        else:
+            graph = graph_neighbors(
+                adata, neighbors_key, labels, groups, n_neighbors=int(n_neighbors), **options
+            )
+            indices, distances = graph.indices, graph.distances
+            if graph.n_truncated:
+                warnings.warn(
+                    f"{graph.n_truncated} cells have more than n_neighbors={n_neighbors} edges "
+                    f"in the graph {neighbors_key!r}; their nearest {n_neighbors} are kept. "
+                    f"Raise n_neighbors to keep all.",
+                    UserWarning,
+                    stacklevel=2,
+                )
         adata.obsm[NEIGHBOR_INDEX_OBSM] = indices
         adata.obsm[NEIGHBOR_DISTANCE_OBSM] = distances
         adata.uns[NEIGHBORS_UNS] = {
             "spatial_key": spatial_key,
             "sample_key": group_key,
-            "n_neighbors": int(n_neighbors),
+            "n_neighbors": int(indices.shape[1]),
             "radius": radius,
             "exclude_same_type": bool(exclude_same_type),
+            "neighbors_key": neighbors_key,
         }
         fields = [
             LayerField(REGISTRY_KEYS.X_KEY, layer, is_count_data=False),
@@ -355,6 +384,56 @@ class InteractionVI(InteractionOutputsMixin, UnsupervisedTrainingMixin, BaseMode
         manager = AnnDataManager(fields=fields, setup_method_args=setup_method_args)
         manager.register_fields(adata, **kwargs)
         cls.register_manager(manager)
+
+    @classmethod
+    def setup_spatialdata(
+        cls,
+        sdata: SpatialData,
+        labels_key: str,
+        table_key: str = "table",
+        spatial_key: str = "spatial",
+        coordinate_system: str = "global",
+        sample_key: str | None = None,
+        **kwargs,
+    ) -> AnnData:
+        """Register the table of a :class:`spatialdata.SpatialData` object.
+
+        When the table has no ``obsm[spatial_key]``, each cell's coordinates are the centroid
+        of the shape or label it annotates (:func:`spatialdata.get_centroids` in
+        ``coordinate_system``), written to ``obsm[spatial_key]`` as squidpy does. A table that
+        annotates several elements (e.g. one per section) has each element as a sample unless
+        ``sample_key`` says otherwise. Then :meth:`setup_anndata` registers the table.
+
+        Parameters
+        ----------
+        sdata
+            The SpatialData object (needs ``pip install 'lucidvi[spatial]'``).
+        labels_key
+            ``obs`` column of the table with the cell types.
+        table_key
+            Key of the table in ``sdata.tables``.
+        spatial_key
+            ``obsm`` key of the coordinates (read, or written from the centroids).
+        coordinate_system
+            Coordinate system of the centroids.
+        sample_key
+            ``obs`` column of samples; by default the table's region key when it annotates
+            more than one element.
+        **kwargs
+            Passed to :meth:`setup_anndata` (e.g. ``layer``, ``n_neighbors``,
+            ``neighbors_key``).
+
+        Returns
+        -------
+        The registered table, to pass to the model: ``InteractionVI(table)``.
+        """
+        table, region_key = table_with_centroids(sdata, table_key, spatial_key, coordinate_system)
+        if sample_key is None and table.obs[region_key].nunique() > 1:
+            sample_key = region_key
+        cls.setup_anndata(
+            table, labels_key=labels_key, spatial_key=spatial_key, sample_key=sample_key, **kwargs
+        )
+        return table
 
     @property
     def labels(self) -> list[str]:

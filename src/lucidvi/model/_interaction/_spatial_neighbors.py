@@ -113,6 +113,7 @@ def check_spatial_inputs(
     groups: np.ndarray,
     n_neighbors: int,
     radius: float | None,
+    precomputed_graph: bool = False,
 ) -> np.ndarray:
     """Check coordinates, cell types and neighbour settings; return the coordinates.
 
@@ -130,6 +131,9 @@ def check_spatial_inputs(
         Number of neighbour slots.
     radius
         Optional neighbourhood radius.
+    precomputed_graph
+        Whether the neighbours come from a stored graph (then a sample may have fewer cells
+        than ``n_neighbors``).
 
     Returns
     -------
@@ -164,7 +168,7 @@ def check_spatial_inputs(
         raise ValueError(f"radius must be positive, got {radius!r}.")
     values, sizes = np.unique(groups, return_counts=True)
     small = values[sizes <= n_neighbors]
-    if small.size and radius is None:
+    if small.size and radius is None and not precomputed_graph:
         raise ValueError(
             f"Samples with no more cells than n_neighbors={n_neighbors}: {list(small[:5])}. "
             f"Lower n_neighbors or drop those samples."
