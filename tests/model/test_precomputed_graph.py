@@ -12,6 +12,9 @@ from lucidvi.model import InteractionVI
 from lucidvi.model._interaction._precomputed_graph import graph_neighbors
 from lucidvi.model._interaction._spatial_neighbors import spatial_neighbors
 
+# squidpy 1.8.3 deprecates spatial_neighbors for spatial_neighbors_delaunay, which 1.8.0 lacks
+pytestmark = pytest.mark.filterwarnings("ignore:Calling `spatial_neighbors` is deprecated")
+
 
 def _store_knn_graph(adata: AnnData, k: int) -> None:
     """A kNN graph per section, stored the way squidpy stores its graphs."""
@@ -53,7 +56,7 @@ def test_a_knn_graph_gives_the_knn_neighbours(two_section_tissue):
 
 def test_squidpy_delaunay_graph_is_registered_and_trains(two_section_tissue):
     adata = unregistered_copy(two_section_tissue)
-    sq.gr.spatial_neighbors_delaunay(adata, library_key="section")
+    sq.gr.spatial_neighbors(adata, coord_type="generic", delaunay=True, library_key="section")
     InteractionVI.setup_anndata(
         adata,
         labels_key="cell_type",
@@ -110,7 +113,7 @@ def test_bad_graphs_say_what_to_fix(two_section_tissue):
     setup = {"labels_key": "cell_type", "layer": "counts", "sample_key": "section"}
     with pytest.raises(ValueError, match="squidpy.gr.spatial_neighbors"):
         InteractionVI.setup_anndata(adata, neighbors_key="spatial_neighbors", **setup)
-    sq.gr.spatial_neighbors_delaunay(adata)  # across sections
+    sq.gr.spatial_neighbors(adata, coord_type="generic", delaunay=True)  # across sections
     with pytest.raises(ValueError, match="different samples"):
         InteractionVI.setup_anndata(adata, neighbors_key="spatial_neighbors", **setup)
     del adata.obsp["spatial_distances"]

@@ -15,6 +15,7 @@ from ._spatial import (
     ExplainedVariance,
     InteractionReach,
     LengthScales,
+    LigandReceptorPairs,
     NeighborAblation,
 )
 
@@ -30,6 +31,7 @@ __all__ = [
     "InteractionReach",
     "LatentReport",
     "LengthScales",
+    "LigandReceptorPairs",
     "NeighborAblation",
     "PanelInformation",
 ]

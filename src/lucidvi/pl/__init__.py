@@ -12,6 +12,7 @@ from ._interactions import (
     interaction_volcano,
 )
 from ._latent import dim_importance_elbow, latent_correlation
+from ._ligand_receptor import ligand_receptor_dotplot
 from ._loadings import loadings_heatmap
 from ._mixture import cluster_expression, n_clusters_criterion
 from ._panels import panel_information
@@ -35,6 +36,7 @@ __all__ = [
     "interaction_volcano",
     "latent_correlation",
     "length_scale_distribution",
+    "ligand_receptor_dotplot",
     "loadings_heatmap",
     "n_clusters_criterion",
     "panel_information",

@@ -4,6 +4,7 @@ from ._attention_patterns import AttentionPatterns
 from ._explained_variance import ExplainedVariance
 from ._interaction_reach import InteractionReach
 from ._length_scales import LengthScales
+from ._ligand_receptor_pairs import LigandReceptorPairs
 from ._neighbor_ablation import NeighborAblation
 
 __all__ = [
@@ -11,5 +12,6 @@ __all__ = [
     "ExplainedVariance",
     "InteractionReach",
     "LengthScales",
+    "LigandReceptorPairs",
     "NeighborAblation",
 ]

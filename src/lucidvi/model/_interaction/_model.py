@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -40,10 +40,7 @@ from .._validation import check_count_matrix, check_obs_keys
 from ._outputs import InteractionOutputsMixin
 from ._precomputed_graph import graph_neighbors
 from ._spatial_neighbors import check_spatial_inputs, spatial_neighbors
-from ._spatialdata_table import table_with_centroids
-
-if TYPE_CHECKING:
-    from spatialdata import SpatialData
+from ._spatialdata_table import SpatialDataSetupMixin
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +56,9 @@ _TRAIN_SIZE = 0.8
 _EARLY_STOPPING_PATIENCE = 5
 
 
-class InteractionVI(InteractionOutputsMixin, UnsupervisedTrainingMixin, BaseModelClass):
+class InteractionVI(
+    InteractionOutputsMixin, SpatialDataSetupMixin, UnsupervisedTrainingMixin, BaseModelClass
+):
     """Spatial cell-cell interactions by attention over each cell's neighbours.
 
     Each cell's expression is an *intrinsic* part, set by its type (and batch), plus a *niche*
@@ -384,56 +383,6 @@ class InteractionVI(InteractionOutputsMixin, UnsupervisedTrainingMixin, BaseMode
         manager = AnnDataManager(fields=fields, setup_method_args=setup_method_args)
         manager.register_fields(adata, **kwargs)
         cls.register_manager(manager)
-
-    @classmethod
-    def setup_spatialdata(
-        cls,
-        sdata: SpatialData,
-        labels_key: str,
-        table_key: str = "table",
-        spatial_key: str = "spatial",
-        coordinate_system: str = "global",
-        sample_key: str | None = None,
-        **kwargs,
-    ) -> AnnData:
-        """Register the table of a :class:`spatialdata.SpatialData` object.
-
-        When the table has no ``obsm[spatial_key]``, each cell's coordinates are the centroid
-        of the shape or label it annotates (:func:`spatialdata.get_centroids` in
-        ``coordinate_system``), written to ``obsm[spatial_key]`` as squidpy does. A table that
-        annotates several elements (e.g. one per section) has each element as a sample unless
-        ``sample_key`` says otherwise. Then :meth:`setup_anndata` registers the table.
-
-        Parameters
-        ----------
-        sdata
-            The SpatialData object (needs ``pip install 'lucidvi[spatial]'``).
-        labels_key
-            ``obs`` column of the table with the cell types.
-        table_key
-            Key of the table in ``sdata.tables``.
-        spatial_key
-            ``obsm`` key of the coordinates (read, or written from the centroids).
-        coordinate_system
-            Coordinate system of the centroids.
-        sample_key
-            ``obs`` column of samples; by default the table's region key when it annotates
-            more than one element.
-        **kwargs
-            Passed to :meth:`setup_anndata` (e.g. ``layer``, ``n_neighbors``,
-            ``neighbors_key``).
-
-        Returns
-        -------
-        The registered table, to pass to the model: ``InteractionVI(table)``.
-        """
-        table, region_key = table_with_centroids(sdata, table_key, spatial_key, coordinate_system)
-        if sample_key is None and table.obs[region_key].nunique() > 1:
-            sample_key = region_key
-        cls.setup_anndata(
-            table, labels_key=labels_key, spatial_key=spatial_key, sample_key=sample_key, **kwargs
-        )
-        return table
 
     @property
     def labels(self) -> list[str]:

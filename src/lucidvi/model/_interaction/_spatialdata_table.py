@@ -1,4 +1,4 @@
-"""A :class:`spatialdata.SpatialData` table with its cells' centroids, ready to register."""
+"""Registering a :class:`spatialdata.SpatialData` table, with its cells' centroids."""
 
 from __future__ import annotations
 
@@ -74,3 +74,57 @@ def table_with_centroids(
         )
     table.obsm[spatial_key] = centroids
     return table, region_key
+
+
+class SpatialDataSetupMixin:
+    """Registration of a :class:`spatialdata.SpatialData` table, for InteractionVI."""
+
+    @classmethod
+    def setup_spatialdata(
+        cls,
+        sdata: SpatialData,
+        labels_key: str,
+        table_key: str = "table",
+        spatial_key: str = "spatial",
+        coordinate_system: str = "global",
+        sample_key: str | None = None,
+        **kwargs,
+    ) -> AnnData:
+        """Register the table of a :class:`spatialdata.SpatialData` object.
+
+        When the table has no ``obsm[spatial_key]``, each cell's coordinates are the centroid
+        of the shape or label it annotates (:func:`spatialdata.get_centroids` in
+        ``coordinate_system``), written to ``obsm[spatial_key]`` as squidpy does. A table that
+        annotates several elements (e.g. one per section) has each element as a sample unless
+        ``sample_key`` says otherwise. Then :meth:`setup_anndata` registers the table.
+
+        Parameters
+        ----------
+        sdata
+            The SpatialData object (needs ``pip install 'lucidvi[spatial]'``).
+        labels_key
+            ``obs`` column of the table with the cell types.
+        table_key
+            Key of the table in ``sdata.tables``.
+        spatial_key
+            ``obsm`` key of the coordinates (read, or written from the centroids).
+        coordinate_system
+            Coordinate system of the centroids.
+        sample_key
+            ``obs`` column of samples; by default the table's region key when it annotates
+            more than one element.
+        **kwargs
+            Passed to :meth:`setup_anndata` (e.g. ``layer``, ``n_neighbors``,
+            ``neighbors_key``).
+
+        Returns
+        -------
+        The registered table, to pass to the model: ``InteractionVI(table)``.
+        """
+        table, region_key = table_with_centroids(sdata, table_key, spatial_key, coordinate_system)
+        if sample_key is None and table.obs[region_key].nunique() > 1:
+            sample_key = region_key
+        cls.setup_anndata(
+            table, labels_key=labels_key, spatial_key=spatial_key, sample_key=sample_key, **kwargs
+        )
+        return table
