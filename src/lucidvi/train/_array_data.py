@@ -157,8 +157,8 @@ class ArrayBatchLoader:
             order = self._rng.permutation(self.indices) if self.shuffle else self.indices
             order = _shard(order, self.rank, self.world_size, equal=self.shuffle)
             return [order]
-        # training reads blocks of neighbouring rows; other passes keep the order asked for
-        cells = np.sort(self.indices) if self.shuffle else self.indices
+        # training reads blocks of nearby cells; other passes keep the order asked for
+        cells = self._block_order() if self.shuffle else self.indices
         blocks = [cells[i : i + self.block_cells] for i in range(0, len(cells), self.block_cells)]
         if self.shuffle:
             # a short last block stays last, so only the epoch's last minibatch can be short
@@ -166,6 +166,13 @@ class ArrayBatchLoader:
             blocks = [self._rng.permutation(block) for block in [*full, blocks[-1]]]
         order = _shard(np.concatenate(blocks), self.rank, self.world_size, equal=self.shuffle)
         return [order[i : i + self.block_cells] for i in range(0, len(order), self.block_cells)]
+
+    def _block_order(self) -> np.ndarray:
+        """Return the training cells in the order that training blocks are cut from.
+
+        Neighbouring rows, so that a block is read as a few contiguous ranges.
+        """
+        return np.sort(self.indices)
 
     def _read(self, cells: np.ndarray) -> dict[str, Any]:
         """Read the out-of-core arrays' rows of ``cells`` (as few ranges) into memory."""

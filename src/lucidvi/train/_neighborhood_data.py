@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 import torch
+from scipy.sparse.csgraph import reverse_cuthill_mckee
 from scvi import REGISTRY_KEYS
 from scvi.data import AnnDataManager
 
@@ -54,6 +55,35 @@ class NeighborhoodBatchLoader(ArrayBatchLoader):
         Minibatch size.
     %(loader_options)s
     """
+
+    _graph_order: np.ndarray | None = None  # each cell's position in the graph order
+
+    def _block_order(self) -> np.ndarray:
+        """Return the training receivers ordered so that a block's receivers are near each other.
+
+        Each block reads its receivers' senders from the out-of-core matrix. In row order, the
+        senders of a block of receivers can be spread over the whole section (rows need not
+        follow space), so a block would read up to ``block_cells x n_slots`` rows and an epoch
+        a multiple of the matrix that grows with the number of cells. Ordered by the reverse
+        Cuthill-McKee permutation of the neighbour graph, consecutive receivers are graph
+        neighbours, a block's senders are mostly its own receivers and the cells next to them,
+        and an epoch reads each cell a bounded number of times.
+        """
+        if self._graph_order is None:
+            neighbors = self.arrays[NEIGHBOR_INDEX_KEY]
+            n_cells, n_slots = neighbors.shape
+            present = neighbors >= 0
+            graph = sp.csr_matrix(
+                (
+                    np.ones(int(present.sum()), dtype=np.int8),
+                    (np.repeat(np.arange(n_cells), n_slots)[present.ravel()], neighbors[present]),
+                ),
+                shape=(n_cells, n_cells),
+            )
+            position = np.empty(n_cells, dtype=np.int64)
+            position[reverse_cuthill_mckee(graph, symmetric_mode=False)] = np.arange(n_cells)
+            self._graph_order = position
+        return self.indices[np.argsort(self._graph_order[self.indices], kind="stable")]
 
     def _read(self, cells: np.ndarray) -> dict:
         """Also read, once per block, the out-of-core expression of all the block's senders."""
