@@ -8,6 +8,7 @@ import torch
 
 import lucidvi
 from lucidvi.model import InteractionVI
+from lucidvi.train._niche_calibration import _scaled_log_likelihoods
 
 
 @pytest.fixture(scope="module")
@@ -48,3 +49,15 @@ def test_backed_counts_start_train_and_calibrate(counts_file):
     assert (table["status"] == "ok").all() and backed.refit_failures_ == []
     assert table["n_validation_cells"].sum() == len(backed.validation_indices)
     assert np.isfinite(backed.module.label_profile.weight.detach().numpy()).all()
+
+
+def test_held_out_likelihoods_from_disk_follow_the_cells_asked_for(counts_file):
+    backed = _model(ad.read_h5ad(counts_file, backed="r"))
+    in_memory = _model(ad.read_h5ad(counts_file))
+    in_memory.module.load_state_dict(backed.module.state_dict())
+    cells = np.random.default_rng(0).permutation(backed.adata.n_obs)[:300]
+    # from disk the cells are read in the neighbour graph's order, then put back in place
+    from_disk = _scaled_log_likelihoods(backed.module, backed.adata_manager, cells, 64)
+    from_memory = _scaled_log_likelihoods(in_memory.module, in_memory.adata_manager, cells, 64)
+    np.testing.assert_array_equal(from_disk[1], from_memory[1])
+    np.testing.assert_allclose(from_disk[0], from_memory[0], rtol=1e-5, atol=1e-4)

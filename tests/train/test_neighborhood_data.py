@@ -83,3 +83,20 @@ def test_out_of_core_blocks_read_nearby_senders(monkeypatch):
     assert by_rows > 4 * n
     # in graph order a block's senders are mostly its own receivers and the cells beside them
     assert by_graph < by_rows / 3
+
+
+def test_passes_in_any_order_read_nearby_senders_too(monkeypatch):
+    n, k, block = 4000, 10, 256
+    arrays = _random_layout(n, k)
+    cells = np.random.default_rng(1).permutation(n)[: n // 2]  # e.g. validation cells
+    options = {"batch_size": 64, "block_cells": block}
+    in_order, receivers = _sender_rows_read(
+        monkeypatch, NeighborhoodBatchLoader(arrays, cells, **options)
+    )
+    assert receivers == cells.tolist()  # the order asked for
+    any_order, receivers = _sender_rows_read(
+        monkeypatch, NeighborhoodBatchLoader(arrays, cells, keep_order=False, **options)
+    )
+    assert sorted(receivers) == sorted(cells.tolist())  # every cell once, in another order
+    assert receivers != cells.tolist()
+    assert any_order < in_order / 2

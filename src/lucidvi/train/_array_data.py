@@ -108,6 +108,11 @@ class ArrayBatchLoader:
     block_cells
         Cells per read from an out-of-core matrix (a multiple of ``batch_size`` near 32 MiB of
         dense float32 when ``None``).
+    keep_order
+        Without shuffling, return the cells in the order of ``indices``. When ``False``, an
+        out-of-core matrix is read in the order training blocks are cut in (fewer, nearer
+        reads), for passes whose result does not depend on the order (sums, or outputs put
+        back in place by cell index).
     """
 
     def __init__(
@@ -122,6 +127,7 @@ class ArrayBatchLoader:
         rank: int = 0,
         world_size: int = 1,
         block_cells: int | None = None,
+        keep_order: bool = True,
     ):
         if not 0 <= rank < world_size:
             raise ValueError(f"rank={rank} must lie in [0, world_size={world_size}).")
@@ -134,6 +140,7 @@ class ArrayBatchLoader:
         self.indices = np.asarray(indices, dtype=np.int64)
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
+        self.keep_order = keep_order
         self.drop_last = drop_last
         self._rng = np.random.default_rng(seed)
         self.pin_memory = pin_memory
@@ -157,8 +164,8 @@ class ArrayBatchLoader:
             order = self._rng.permutation(self.indices) if self.shuffle else self.indices
             order = _shard(order, self.rank, self.world_size, equal=self.shuffle)
             return [order]
-        # training reads blocks of nearby cells; other passes keep the order asked for
-        cells = self._block_order() if self.shuffle else self.indices
+        # training reads blocks of nearby cells, and so do passes that may take any order
+        cells = self._block_order() if self.shuffle or not self.keep_order else self.indices
         blocks = [cells[i : i + self.block_cells] for i in range(0, len(cells), self.block_cells)]
         if self.shuffle:
             # a short last block stays last, so only the epoch's last minibatch can be short
@@ -360,6 +367,7 @@ class ArrayDataSplitter(DataSplitter):
             rank=rank,
             world_size=world_size,
             block_cells=self.block_cells,
+            keep_order=False,  # validation and test losses are means over their cells
         )
 
     def train_dataloader(self) -> ArrayBatchLoader:

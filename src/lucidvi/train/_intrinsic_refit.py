@@ -142,7 +142,7 @@ def _niche_coordinates(
         return {}
     rows = np.sort(np.concatenate([subsets[code] for code in with_niche]))
     found = torch.empty(len(rows), module.n_heads * module.readout.shape[-1])
-    for tensors in neighborhood_loader(adata_manager, rows, batch_size):
+    for tensors in neighborhood_loader(adata_manager, rows, batch_size, keep_order=False):
         where = np.searchsorted(rows, tensors[RECEIVER_INDEX_KEY].numpy())
         found[torch.from_numpy(where)] = module.niche_coordinates(tensors).cpu()
     return {

@@ -151,8 +151,9 @@ def neighborhood_loader(
     indices: np.ndarray,
     batch_size: int = 256,
     dense_limit_bytes: int = 256 * 2**20,
+    keep_order: bool = True,
 ) -> NeighborhoodBatchLoader:
-    """Loader over given receivers of registered data, in order, carrying their neighbours.
+    """Loader over given receivers of registered data, carrying their neighbours.
 
     Parameters
     ----------
@@ -164,6 +165,11 @@ def neighborhood_loader(
         Receivers per minibatch.
     dense_limit_bytes
         Densify sparse expression once when its dense copy fits in this many bytes.
+    keep_order
+        Return the receivers in the order of ``indices``. When ``False``, out-of-core
+        expression is read in the neighbour graph's order (see
+        :meth:`NeighborhoodBatchLoader._block_order`), for passes that sum over cells or put
+        each receiver back by its ``receiver_index``.
 
     Returns
     -------
@@ -176,4 +182,6 @@ def neighborhood_loader(
         )
         for key in adata_manager.data_registry
     }
-    return NeighborhoodBatchLoader(arrays, np.asarray(indices, dtype=np.int64), batch_size)
+    return NeighborhoodBatchLoader(
+        arrays, np.asarray(indices, dtype=np.int64), batch_size, keep_order=keep_order
+    )

@@ -9,6 +9,7 @@ from scipy import stats
 from scvi import REGISTRY_KEYS
 from scvi.data import AnnDataManager
 
+from lucidvi._constants import RECEIVER_INDEX_KEY
 from lucidvi.module import InteractionModule
 
 from ._intrinsic_refit import cell_types, refit_intrinsic
@@ -86,13 +87,9 @@ def calibrate_niche(
     types = cell_types(adata_manager)
     center = _mean_niche(module, adata_manager, train_indices, batch_size)  # uncalibrated
     module.set_niche_calibration(center, torch.ones_like(module.niche_scale))
-    log_likelihood, codes = [], []
-    for tensors in neighborhood_loader(adata_manager, validation_indices, batch_size):
-        x, intrinsic, niche, labels = module.expression_terms(tensors)
-        per_scale = module.scaled_niche_log_likelihood(x, intrinsic, niche, labels, _SCALES)
-        log_likelihood.append(per_scale.cpu().numpy())
-        codes.append(labels.cpu().numpy())
-    log_likelihood, codes = np.concatenate(log_likelihood), np.concatenate(codes)
+    log_likelihood, codes = _scaled_log_likelihoods(
+        module, adata_manager, validation_indices, batch_size
+    )
     rng = np.random.default_rng(_HALVES_SEED)
     rows = []
     for code, cell_type in enumerate(types):
@@ -126,6 +123,28 @@ def calibrate_niche(
     return table
 
 
+def _scaled_log_likelihoods(
+    module: InteractionModule, adata_manager: AnnDataManager, indices: np.ndarray, batch_size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Log-likelihood of each cell of ``indices`` at every niche scale, and its type's code.
+
+    Rows follow ``indices`` whatever order the loader read the cells in.
+    """
+    indices = np.asarray(indices, dtype=np.int64)
+    order = np.argsort(indices, kind="stable")
+    log_likelihood = np.empty((len(indices), len(_SCALES)))
+    codes = np.empty(len(indices), dtype=np.int64)
+    loader = neighborhood_loader(adata_manager, indices, batch_size, keep_order=False)
+    for tensors in loader:
+        x, intrinsic, niche, labels = module.expression_terms(tensors)
+        per_scale = module.scaled_niche_log_likelihood(x, intrinsic, niche, labels, _SCALES)
+        receivers = tensors[RECEIVER_INDEX_KEY].numpy()
+        rows = order[np.searchsorted(indices, receivers, sorter=order)]
+        log_likelihood[rows] = per_scale.cpu().numpy()
+        codes[rows] = labels.cpu().numpy()
+    return log_likelihood, codes
+
+
 def _mean_niche(
     module: InteractionModule, adata_manager: AnnDataManager, indices: np.ndarray, batch_size: int
 ) -> torch.Tensor:
@@ -136,7 +155,7 @@ def _mean_niche(
     n_labels, n_coordinates = len(module.niche_scale), module.loadings.shape[:2].numel()
     total = torch.zeros(n_labels, n_coordinates, dtype=torch.float64)
     counts = torch.zeros(n_labels, dtype=torch.float64)
-    for tensors in neighborhood_loader(adata_manager, indices, batch_size):
+    for tensors in neighborhood_loader(adata_manager, indices, batch_size, keep_order=False):
         labels = tensors[REGISTRY_KEYS.LABELS_KEY][:, 0].long()
         total.index_add_(0, labels, module.niche_coordinates(tensors).cpu().double())
         counts.index_add_(0, labels, torch.ones_like(labels, dtype=counts.dtype))
