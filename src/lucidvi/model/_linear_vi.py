@@ -49,7 +49,7 @@ class LinearVI(RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass)
     Parameters
     ----------
     adata
-        AnnData registered with :meth:`setup_anndata`.
+        AnnData registered with :meth:`setup_anndata`; ``None`` with ``registry``.
     n_latent
         Number of latent factors.
     n_hidden
@@ -74,6 +74,10 @@ class LinearVI(RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass)
         a range ``(low, high)`` from which each cell draws its fraction uniformly. Hidden genes
         are still reconstructed, so a panel's embedding estimates the full transcriptome's.
         ``(0.0, 0.95)`` suits panels of 5 to 100 percent of the genes.
+    registry
+        Instead of ``adata``: the registry of a scvi-tools data module (``datamodule.registry``,
+        e.g. :class:`~scvi.dataloaders.AnnbatchDataModule` on sharded zarr), trained with
+        ``train(datamodule=datamodule)`` from data that never sit in one AnnData.
 
     Examples
     --------
@@ -84,6 +88,12 @@ class LinearVI(RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass)
     >>> model.train(max_epochs=200)
     >>> adata.obsm["X_linearvi"] = model.get_latent_representation()
     >>> loadings = model.get_loadings()  # genes x Z_0..Z_9
+
+    From a scvi-tools data module (scvi-tools 1.5, ``annbatch`` installed)::
+
+        datamodule = scvi.dataloaders.AnnbatchDataModule(loader, batch_key="sample")
+        model = lucidvi.model.LinearVI(registry=datamodule.registry, n_latent=10)
+        model.train(max_epochs=20, datamodule=datamodule)
     """
 
     _module_cls = LinearVAE
@@ -94,7 +104,7 @@ class LinearVI(RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass)
 
     def __init__(
         self,
-        adata: AnnData,
+        adata: AnnData | None = None,
         n_latent: int = 10,
         n_hidden: int = 128,
         n_layers: int = 1,
@@ -105,14 +115,18 @@ class LinearVI(RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass)
         use_batch_norm: bool = True,
         bias: bool = False,
         gene_masking: float | tuple[float, float] | None = None,
+        *,
+        registry: dict | None = None,
     ):
-        super().__init__(adata)
-        cat_state = (
-            self.adata_manager.get_state_registry(REGISTRY_KEYS.CAT_COVS_KEY)
-            if REGISTRY_KEYS.CAT_COVS_KEY in self.adata_manager.data_registry
-            else None
-        )
-        n_cats_per_cov = list(cat_state.n_cats_per_key) if cat_state is not None else []
+        if adata is None and registry is None:
+            raise ValueError(
+                "Pass an AnnData registered with LinearVI.setup_anndata, or registry= of a "
+                "scvi-tools data module (datamodule.registry)."
+            )
+        super().__init__(adata, registry)
+        fields = self.registry_["field_registries"]
+        cat_state = fields.get(REGISTRY_KEYS.CAT_COVS_KEY, {}).get("state_registry", {})
+        n_cats_per_cov = list(cat_state.get("n_cats_per_key") or [])
         self.module = self._module_cls(
             n_input=self.summary_stats.n_vars,
             n_batch=self.summary_stats.n_batch,
@@ -203,9 +217,12 @@ class LinearVI(RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass)
         """
         loadings, _, _ = self.module.decoder.affine()
         columns = [f"Z_{i}" for i in range(self.n_latent)]
-        return pd.DataFrame(
-            loadings.detach().cpu().numpy(), index=self.adata.var_names.copy(), columns=columns
-        )
+        if self.adata is not None:
+            genes = self.adata.var_names.copy()
+        else:  # trained from a data module: the genes it registered
+            registered = self.registry_["field_registries"][REGISTRY_KEYS.X_KEY]["state_registry"]
+            genes = pd.Index(registered["column_names"])
+        return pd.DataFrame(loadings.detach().cpu().numpy(), index=genes, columns=columns)
 
     @torch.inference_mode()
     @lucidvi_dsp.dedent

@@ -314,6 +314,7 @@ class ArrayDataSplitter(DataSplitter):
 
     _float_keys: tuple[str, ...] = _FLOAT_KEYS
     _loader_cls: type[ArrayBatchLoader] = ArrayBatchLoader
+    splits_between_processes = True  # every process trains on its own part of the cells
 
     def __init__(
         self,

@@ -9,6 +9,7 @@ from lightning.pytorch.strategies import DDPStrategy
 from scvi.train import LoudEarlyStopping
 from scvi.train import Trainer as ScviTrainer
 from scvi.train import TrainRunner as ScviTrainRunner
+from torch.utils.data import DataLoader
 
 
 def is_ddp_strategy(strategy: Any) -> bool:
@@ -98,6 +99,41 @@ class Trainer(ScviTrainer):
 
 
 class TrainRunner(ScviTrainRunner):
-    """:class:`scvi.train.TrainRunner` that builds lucidvi's :class:`Trainer`."""
+    """:class:`scvi.train.TrainRunner` that builds lucidvi's :class:`Trainer`.
+
+    It refuses to train on several processes from a data module whose training loader would
+    give every process all the cells (double the work, no speed-up): lucidvi's own splitters
+    split the cells between processes, and Lightning splits a :class:`torch.utils.data.DataLoader`
+    with a distributed sampler; any other loader (e.g. the ``annbatch`` loader of
+    :class:`~scvi.dataloaders.AnnbatchDataModule`) cannot be split. Arguments are scvi-tools'.
+
+    Parameters
+    ----------
+    *args, **kwargs
+        Arguments of :class:`scvi.train.TrainRunner`.
+
+    Raises
+    ------
+    ValueError
+        For several processes and a training loader that Lightning cannot split.
+    """
 
     _trainer_cls = Trainer
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        if self.trainer.world_size > 1 and not _splits_between_processes(self.data_splitter):
+            raise ValueError(
+                f"{type(self.data_splitter).__name__} gives {self.trainer.world_size} processes "
+                "the same cells (its training loader is not a torch DataLoader that Lightning "
+                "can split), so each would train on all of them: train it on one device "
+                "(devices=1), or from an AnnData (in memory, backed or lazy), whose loaders "
+                "split the cells between processes."
+            )
+
+
+def _splits_between_processes(datamodule: Any) -> bool:
+    """Whether each of several processes would train on its own part of ``datamodule``."""
+    if getattr(datamodule, "splits_between_processes", False):  # lucidvi's splitters
+        return True
+    return isinstance(datamodule.train_dataloader(), DataLoader)
