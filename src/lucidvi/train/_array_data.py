@@ -175,7 +175,7 @@ class ArrayBatchLoader:
         return [order[i : i + self.block_cells] for i in range(0, len(order), self.block_cells)]
 
     def _block_order(self) -> np.ndarray:
-        """Return the training cells in the order that training blocks are cut from.
+        """Return the cells in the order that blocks are cut from (training, or any order).
 
         Neighbouring rows, so that a block is read as a few contiguous ranges.
         """
@@ -314,7 +314,6 @@ class ArrayDataSplitter(DataSplitter):
 
     _float_keys: tuple[str, ...] = _FLOAT_KEYS
     _loader_cls: type[ArrayBatchLoader] = ArrayBatchLoader
-    splits_between_processes = True  # every process trains on its own part of the cells
 
     def __init__(
         self,

@@ -59,7 +59,7 @@ class NeighborhoodBatchLoader(ArrayBatchLoader):
     _graph_order: np.ndarray | None = None  # each cell's position in the graph order
 
     def _block_order(self) -> np.ndarray:
-        """Return the training receivers ordered so that a block's receivers are near each other.
+        """Return the receivers ordered so that a block's receivers are near each other.
 
         Each block reads its receivers' senders from the out-of-core matrix. In row order, the
         senders of a block of receivers can be spread over the whole section (rows need not

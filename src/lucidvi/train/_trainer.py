@@ -11,6 +11,8 @@ from scvi.train import Trainer as ScviTrainer
 from scvi.train import TrainRunner as ScviTrainRunner
 from torch.utils.data import DataLoader
 
+from ._array_data import ArrayDataSplitter
+
 
 def is_ddp_strategy(strategy: Any) -> bool:
     """Whether a Lightning ``strategy=`` argument names distributed data parallel training.
@@ -134,6 +136,6 @@ class TrainRunner(ScviTrainRunner):
 
 def _splits_between_processes(datamodule: Any) -> bool:
     """Whether each of several processes would train on its own part of ``datamodule``."""
-    if getattr(datamodule, "splits_between_processes", False):  # lucidvi's splitters
+    if isinstance(datamodule, ArrayDataSplitter):  # shards its loaders by the trainer's rank
         return True
     return isinstance(datamodule.train_dataloader(), DataLoader)
