@@ -65,6 +65,9 @@ _LOG_THETA_MAX = 12.0
 # Added to the Newton curvatures of log mu and of the batch effects: the curvature of a gene
 # without counts in a cluster (or batch) is 0, and the floor makes its step 0 rather than 0 / 0.
 _CURVATURE_FLOOR = 1e-8
+# Above this, exp(d) of d = log(mean / theta) could overflow float32 (whose largest exponent is
+# 88.7): the log-likelihood then takes softplus(d) directly instead of log1p(exp(.) exp(.)).
+_MAX_EXP_ARGUMENT = 80.0
 # Largest Newton step per iteration in log mu and in a batch effect (a factor of e^3 = 20):
 # far from the optimum, e.g. for a start's cluster of few cells, the quadratic model overshoots;
 # near it, the steps are much smaller and the cap does not bind.
@@ -160,12 +163,12 @@ def _theta_tables(module: NBMixture) -> list:
 
 
 def _e_step(module: NBMixture, x, log_size, batch, tables) -> tuple:
-    """Responsibilities, marginal log-likelihoods and ``d`` per cluster of one chunk."""
+    """Responsibilities, marginal log-likelihoods and ``softplus(d)`` per cluster of one chunk."""
     offset = module.log_offset(log_size, batch)
-    log_likelihood, ds = _cluster_log_likelihood(module, x, offset, tables)
+    log_likelihood, softpluses = _cluster_log_likelihood(module, x, offset, tables)
     log_joint = log_likelihood + module.log_weights()
     marginal = torch.logsumexp(log_joint, dim=-1)
-    return torch.exp(log_joint - marginal[:, None]), marginal, ds
+    return torch.exp(log_joint - marginal[:, None]), marginal, softpluses
 
 
 def _count_tables(theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -188,16 +191,18 @@ def _count_tables(theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torc
 def _cluster_log_likelihood(
     module: NBMixture, x: torch.Tensor, offset: torch.Tensor, tables: list
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """Every cell's NB log-likelihood under every cluster, and ``d = log(mean / theta)``.
+    """Every cell's NB log-likelihood under every cluster, and ``softplus(log(mean / theta))``.
 
     Equals :meth:`~lucidvi.module.NBMixture.cluster_log_likelihood` with fewer passes over
     the chunk: ``sum_j x_ij d_ikj`` is one matrix product for all clusters, the count index of
-    the Gamma-function tables is shared by the clusters, and only ``softplus(d)`` is computed
-    per cluster.
+    the Gamma-function tables is shared by the clusters, the Gamma-function terms are computed
+    once when the clusters share their dispersions, and only ``softplus(d)`` is computed per
+    cluster, as ``log1p(exp(offset) exp(log mu_k - log theta_k))`` where that cannot overflow
+    (``exp(offset)`` once per chunk, half the cost of ``softplus`` of the sum).
 
     Returns
     -------
-    ``(log_likelihood, d)``: shape ``(n, K)``, and one ``(n, G)`` tensor per cluster.
+    ``(log_likelihood, softplus(d))``: shape ``(n, K)``, and one ``(n, G)`` tensor per cluster.
     """
     log_theta = module.log_theta
     per_cluster = module.dispersion == "cluster-gene"
@@ -210,17 +215,13 @@ def _cluster_log_likelihood(
     rows = x.clamp(max=_TABLE_MAX).long()
     cells, genes = torch.nonzero(x > _TABLE_MAX, as_tuple=True)
     counts = x[cells, genes]
-    columns, ds = [], []
-    for k in range(module.n_clusters):
-        t = k if per_cluster else 0
-        theta = torch.exp(log_theta[t])
-        d = offset + centred[k]
-        softplus = torch.nn.functional.softplus(d)
-        value = linear[:, k] - torch.linalg.vecdot(x, softplus) - softplus @ theta
-        value = value + tables[t][0].gather(0, rows).sum(-1)
+
+    def count_terms(t: int) -> torch.Tensor:
+        """``sum_j log Gamma(x_ij + theta_tj) - log Gamma(theta_tj) - log x_ij!`` per cell."""
+        value = tables[t][0].gather(0, rows).sum(-1)
         if cells.numel():
             top = torch.tensor(float(_TABLE_MAX), dtype=x.dtype, device=x.device)
-            theta_large = theta[genes]
+            theta_large = torch.exp(log_theta[t])[genes]
             correction = (
                 torch.lgamma(counts + theta_large)
                 - torch.lgamma(theta_large + top)
@@ -228,9 +229,24 @@ def _cluster_log_likelihood(
                 + torch.lgamma(top + 1.0)
             )
             value = value.index_add(0, cells, correction)
-        columns.append(value)
-        ds.append(d)
-    return torch.stack(columns, dim=-1), ds
+        return value
+
+    # with one row of inverse dispersions the count terms are the same for every cluster
+    shared = None if per_cluster else count_terms(0)
+    # exp(offset) exp(centred) overflows only when d = offset + centred nears log(float max)
+    exp_offset = torch.exp(offset) if offset.max() + centred.max() < _MAX_EXP_ARGUMENT else None
+    columns, softpluses = [], []
+    for k in range(module.n_clusters):
+        t = k if per_cluster else 0
+        theta = torch.exp(log_theta[t])
+        if exp_offset is None:
+            softplus = torch.nn.functional.softplus(offset + centred[k])
+        else:
+            softplus = torch.log1p(exp_offset * torch.exp(centred[k]))
+        value = linear[:, k] - torch.linalg.vecdot(x, softplus) - softplus @ theta
+        columns.append(value + (count_terms(k) if per_cluster else shared))
+        softpluses.append(softplus)
+    return torch.stack(columns, dim=-1), softpluses
 
 
 def _digamma_differences(x: torch.Tensor, theta: torch.Tensor, tables) -> tuple:
@@ -298,7 +314,7 @@ def _accumulate(
     module: NBMixture,
     stats: _Statistics,
     x: torch.Tensor,
-    ds: list[torch.Tensor],
+    softpluses: list[torch.Tensor],
     batch: torch.Tensor,
     responsibilities: torch.Tensor,
     tables: list,
@@ -314,9 +330,8 @@ def _accumulate(
         t_index = k if module.dispersion == "cluster-gene" else 0
         log_theta = module.log_theta[t_index : t_index + 1]
         theta = torch.exp(log_theta)
-        d = ds[k][keep]
-        sigma = torch.sigmoid(d)
-        softplus = torch.nn.functional.softplus(d)
+        softplus = softpluses[k][keep]
+        sigma = -torch.expm1(-softplus)  # sigmoid(d) = 1 - exp(-softplus(d))
         x_theta = xk + theta
         grad_mu = xk - x_theta * sigma
         curv_mu = x_theta * sigma * (1.0 - sigma)
@@ -352,9 +367,9 @@ class _PassStatistics(_ChunkFunction):
     @torch.no_grad()
     def __call__(self, counts, log_size: np.ndarray, batch_index: np.ndarray) -> torch.Tensor:
         x, log_size, batch = self.tensors(counts, log_size, batch_index)
-        r, marginal, ds = _e_step(self.module, x, log_size, batch, self.tables)
+        r, marginal, softpluses = _e_step(self.module, x, log_size, batch, self.tables)
         stats = _Statistics.zeros(self.module)
-        _accumulate(self.module, stats, x, ds, batch, r, self.tables)
+        _accumulate(self.module, stats, x, softpluses, batch, r, self.tables)
         return torch.cat([stats.flatten(), marginal.double().sum().reshape(1)])
 
 
