@@ -154,7 +154,8 @@ def _measure(model_name: str, mode: str, n_cells: int, epochs: int, folder: Path
         rank = model.trainer.global_rank
     elif model_name == "amortized":
         lucidvi.model.MixtureVI.setup_anndata(adata)
-        model = lucidvi.model.MixtureVI(adata, n_clusters=N_TYPES)
+        # one component per cluster, as measured in docs/large_data.md (the default fits 2K)
+        model = lucidvi.model.MixtureVI(adata, n_clusters=N_TYPES, n_components=N_TYPES)
         model.train(method="amortized", progress_bar=False, **common)
         rank = model.trainer.global_rank
     elif model_name == "interaction":
@@ -169,7 +170,7 @@ def _measure(model_name: str, mode: str, n_cells: int, epochs: int, folder: Path
         calibration = time.perf_counter() - start - sum(timer.seconds[:-1])
     else:
         lucidvi.model.MixtureVI.setup_anndata(adata)
-        model = lucidvi.model.MixtureVI(adata, n_clusters=N_TYPES)
+        model = lucidvi.model.MixtureVI(adata, n_clusters=N_TYPES, n_components=N_TYPES)
         cluster = client = None
         if mode == "dask2":
             from distributed import Client, LocalCluster

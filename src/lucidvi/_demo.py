@@ -145,7 +145,7 @@ def _run_demo(out: Path, quick: bool, seed: int) -> Path:
     interpretation = _interpret_factors(model, adata, out)
 
     _step("model-based clustering: MixtureVI (EM) against Leiden")
-    clustering = cluster_cells(adata, out, quick, seed)
+    clustering = cluster_cells(adata, out, seed)
 
     _step("gene panels: information about the transcriptome, and a selected panel")
     panels = design_panels(adata, out, quick, seed)

@@ -103,6 +103,46 @@ def read_rows(matrix: Any, rows: slice | np.ndarray) -> np.ndarray | sp.csr_matr
     return _sorted_read(matrix, np.asarray(rows, dtype=np.int64))  # already in memory
 
 
+class _ColumnSubset:
+    """Some columns of a matrix on disk, read row by row with the rows asked for.
+
+    Reading rows ``rows`` returns ``matrix[rows][:, columns]`` in memory, so that
+    :func:`read_rows` and :func:`row_blocks` read a backed matrix's columns without holding it.
+    """
+
+    def __init__(self, matrix: Any, columns: np.ndarray):
+        self.matrix, self.columns = matrix, columns
+        self.shape = (matrix.shape[0], len(columns))
+
+    def __getitem__(self, rows: slice | np.ndarray) -> np.ndarray | sp.csr_matrix:
+        return _in_memory(self.matrix[rows])[:, self.columns]
+
+
+def select_columns(matrix: Any, columns: np.ndarray) -> Any:
+    """Return the columns ``columns`` of ``matrix``, as a matrix every reader here reads.
+
+    Parameters
+    ----------
+    matrix
+        Any matrix :func:`read_rows` reads.
+    columns
+        Integer column indices.
+
+    Returns
+    -------
+    A copy of the columns for a matrix in memory, a lazy dask array for a dask one, and a view
+    that reads the columns one block of rows at a time for a backed one (never held whole).
+    """
+    columns = np.asarray(columns, dtype=np.int64)
+    if isinstance(matrix, CSCDataset):
+        raise TypeError(CSC_ON_DISK)
+    if is_in_memory(matrix):
+        return matrix[:, columns]
+    if is_dask_array(matrix):
+        return matrix[:, columns]
+    return _ColumnSubset(matrix, columns)
+
+
 def row_blocks(
     matrix: Any, block_rows: int | None = None
 ) -> Iterator[tuple[slice, np.ndarray | sp.csr_matrix]]:

@@ -106,7 +106,9 @@ def test_amortized_training_matches_em(planted):
 
 
 def test_init_from_labels_and_arrays(planted):
-    model = MixtureVI(planted, n_clusters=4)
+    with pytest.raises(ValueError, match="n_components equal to the number of labels"):
+        MixtureVI(planted, n_clusters=4, n_components=8).train(init="cluster", progress_bar=False)
+    model = MixtureVI(planted, n_clusters=4, n_components=4)
     model.train(init="cluster", progress_bar=False)
     truth = planted.obs["cluster"].cat.codes.to_numpy()
     assert clustering_scores(truth, model.get_cluster_assignments())["ari"] == 1.0

@@ -37,10 +37,14 @@ class NBMixture(BaseModuleClass):
     logits of ``q(cluster | x)`` for minibatch (amortized) inference, trained with the mixture
     (see :meth:`loss`); batch EM fits the same mixture without it.
 
+    The mixture may model a subset of the registered genes (``genes``): minibatches hold all
+    registered genes, the size factor defaults to a cell's total over all of them, and only the
+    modelled genes' columns enter the encoder and the likelihood.
+
     Parameters
     ----------
     n_input
-        Number of genes.
+        Number of modelled genes.
     n_clusters
         Number of mixture components.
     n_batch
@@ -49,6 +53,9 @@ class NBMixture(BaseModuleClass):
         ``"cluster-gene"`` (one inverse dispersion per cluster and gene) or ``"gene"``.
     encoder_hidden
         Width of the encoder's hidden layer.
+    genes
+        Columns of the registered counts that the mixture models (``n_input`` of them);
+        ``None``: all columns, and ``n_input`` is their number.
     """
 
     def __init__(
@@ -58,8 +65,15 @@ class NBMixture(BaseModuleClass):
         n_batch: int = 1,
         dispersion: MixtureDispersion = "cluster-gene",
         encoder_hidden: int = 128,
+        genes: torch.Tensor | None = None,
     ):
         super().__init__()
+        if genes is not None and len(genes) != n_input:
+            raise ValueError(f"genes must hold n_input ({n_input}) columns, got {len(genes)}.")
+        # an empty buffer means every column (a buffer, so that it follows the module's device)
+        self.register_buffer(
+            "genes", torch.as_tensor([] if genes is None else genes, dtype=torch.long)
+        )
         if dispersion not in ("cluster-gene", "gene"):
             raise ValueError(f"dispersion must be 'cluster-gene' or 'gene', got {dispersion!r}.")
         self.n_input = n_input
@@ -134,11 +148,17 @@ class NBMixture(BaseModuleClass):
             return torch.log(size_factor.view(-1, 1))
         return torch.log(x.sum(-1, keepdim=True))
 
+    def _modelled_counts(self, counts: torch.Tensor) -> torch.Tensor:
+        """Return the columns of ``counts`` (all registered genes) that the mixture models."""
+        return counts if self.genes.numel() == 0 else counts[:, self.genes]
+
     def _get_inference_input(self, tensors: dict[str, torch.Tensor]) -> dict:
+        counts = tensors[REGISTRY_KEYS.X_KEY]
+        size_factor = tensors.get(REGISTRY_KEYS.SIZE_FACTOR_KEY)
         return {
-            "x": tensors[REGISTRY_KEYS.X_KEY],
+            "x": self._modelled_counts(counts),
             "batch_index": tensors[REGISTRY_KEYS.BATCH_KEY],
-            "size_factor": tensors.get(REGISTRY_KEYS.SIZE_FACTOR_KEY),
+            "size_factor": counts.sum(-1) if size_factor is None else size_factor,
         }
 
     @auto_move_data
@@ -149,6 +169,15 @@ class NBMixture(BaseModuleClass):
         size_factor: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Encode cells into the logits of ``q(cluster | x)``.
+
+        Parameters
+        ----------
+        x
+            Counts of the modelled genes, shape ``(n, n_input)``.
+        batch_index
+            Batch of each cell, shape ``(n, 1)``.
+        size_factor
+            Size factor of each cell; the total of ``x`` when ``None``.
 
         Returns
         -------
@@ -162,7 +191,7 @@ class NBMixture(BaseModuleClass):
 
     def _get_generative_input(self, tensors: dict, inference_outputs: dict) -> dict:
         return {
-            "x": tensors[REGISTRY_KEYS.X_KEY],
+            "x": self._modelled_counts(tensors[REGISTRY_KEYS.X_KEY]),
             "log_size": inference_outputs["log_size"],
             "batch_index": tensors[REGISTRY_KEYS.BATCH_KEY],
         }

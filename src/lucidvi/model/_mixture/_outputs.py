@@ -70,8 +70,8 @@ class ClusterOutputsMixin:
             raise ValueError("The encoder is trained only by train(method='amortized').")
         self.module.eval()
         parts = []
-        for _, x, _, batch in self._chunks(adata, indices):
-            logits = self.module.inference(x, batch)["logits"]
+        for _, x, log_size, batch in self._chunks(adata, indices):
+            logits = self.module.inference(x, batch, torch.exp(log_size))["logits"]
             parts.append(torch.softmax(logits, -1).cpu().numpy())
         return np.concatenate(parts)
 

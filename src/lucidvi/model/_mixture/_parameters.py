@@ -39,17 +39,15 @@ class ClusterParametersMixin:
         clusters x genes (phi = 1 / theta; a gene's Gamma has shape 1/phi and mean mu),
         "weight": pi per cluster}``, and with ``level="component"`` also ``"cluster"``: the
         cluster of each component. Batch effects are not included (they are relative to the
-        first batch).
+        first batch). Genes outside :attr:`informative_genes_` carry the background's shared
+        mean and dispersion in every component and cluster.
         """
         if level not in ("cluster", "component"):
             raise ValueError(f"level must be 'cluster' or 'component', got {level!r}.")
         self._check_if_trained(warn=False)
-        module = self.module
         genes = self.adata.var_names
-        mean = torch.exp(module.log_mu).detach().double().cpu().numpy()
-        theta = torch.exp(module.log_theta).detach().double().cpu().numpy()
-        dispersion = np.broadcast_to(1.0 / theta, mean.shape)
-        weight = torch.exp(module.log_weights()).detach().double().cpu().numpy()
+        mean, dispersion = self._component_means_and_dispersions()
+        weight = torch.exp(self.module.log_weights()).detach().double().cpu().numpy()
         if level == "component":
             components = pd.RangeIndex(self.n_components, name="component")
             return {
@@ -70,6 +68,24 @@ class ClusterParametersMixin:
             "dispersion": pd.DataFrame(cluster_dispersion, index=clusters, columns=genes),
             "weight": pd.Series(cluster_weight, index=clusters, name="weight"),
         }
+
+    def _component_means_and_dispersions(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and dispersion of every component and registered gene, ``(C, n_genes)`` each."""
+        module = self.module
+        mean = torch.exp(module.log_mu).detach().double().cpu().numpy()
+        dispersion = np.broadcast_to(
+            torch.exp(-module.log_theta).detach().double().cpu().numpy(), mean.shape
+        )
+        columns = self._modelled_columns()
+        if columns is None:
+            return mean, dispersion
+        shape = (self.n_components, self.adata.n_vars)
+        full_mean, full_dispersion = np.empty(shape), np.empty(shape)
+        background = np.setdiff1d(np.arange(shape[1]), columns)
+        full_mean[:, columns], full_dispersion[:, columns] = mean, dispersion
+        full_mean[:, background] = self.background_["mean"].to_numpy()[None, :]
+        full_dispersion[:, background] = self.background_["dispersion"].to_numpy()[None, :]
+        return full_mean, full_dispersion
 
     def get_marker_genes(self, n_top: int = 10, min_expression: float = 1.0) -> pd.DataFrame:
         """Marker genes of each cluster, from the fitted centroids.
