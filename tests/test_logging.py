@@ -1,6 +1,7 @@
 import os
 
 import scvi
+import wandb
 
 from lucidvi.logging import wandb_logger
 from lucidvi.model import LinearVI
@@ -19,6 +20,9 @@ def test_wandb_logger_offline_records_the_run(small_adata, tmp_path, monkeypatch
     assert "elbo_train" in run.summary.keys()
     run_root = os.path.dirname(run.dir)
     run.finish()
+    # wandb's service process writes the records file; shutting it down waits until it is
+    # written (after finish() alone, the file sometimes held only its header)
+    wandb.teardown()
     assert run_root.startswith(str(tmp_path)) and "offline-run" in run_root
     (record_file,) = [name for name in os.listdir(run_root) if name.endswith(".wandb")]
     with open(os.path.join(run_root, record_file), "rb") as records:
