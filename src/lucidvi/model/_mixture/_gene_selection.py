@@ -39,8 +39,8 @@ def binomial_deviance(counts: Any, batch_index: np.ndarray | None = None) -> np.
         D_j = 2 \sum_i \left[x_{ij} \log \frac{x_{ij}}{n_i p_{bj}}
             + (n_i - x_{ij}) \log \frac{n_i - x_{ij}}{n_i (1 - p_{bj})}\right].
 
-    Per-batch shares keep genes that differ between batches only from ranking high (Townes et
-    al. 2019 sum the deviance over batches the same way). Two passes over the rows, one block
+    Per-batch shares, with the deviance summed over the batches, keep genes that differ between
+    batches only from ranking high. Two passes over the rows, one block
     at a time: a matrix on disk is never held whole. A cell's zeros contribute
     ``-n_i log(1 - p_bj)`` together, so only the stored values are visited one by one.
 
