@@ -136,9 +136,7 @@ def select_columns(matrix: Any, columns: np.ndarray) -> Any:
     columns = np.asarray(columns, dtype=np.int64)
     if isinstance(matrix, CSCDataset):
         raise TypeError(CSC_ON_DISK)
-    if is_in_memory(matrix):
-        return matrix[:, columns]
-    if is_dask_array(matrix):
+    if is_in_memory(matrix) or is_dask_array(matrix):
         return matrix[:, columns]
     return _ColumnSubset(matrix, columns)
 

@@ -166,8 +166,7 @@ class MixtureFittingMixin:
         background = NBMixture(n_input=chunks.n_genes, n_clusters=1, dispersion="gene")
         background = background.to(dtype=self.module.log_mu.dtype)
         initialize_parameters(background, chunks, np.ones((chunks.n_cells, 1)))
-        n_genes = self.adata.n_vars
-        genes = self.adata.var_names[np.setdiff1d(np.arange(n_genes), self._modelled_columns())]
+        genes = self.adata.var_names[self._background_columns()]
         self.background_ = pd.DataFrame(
             {
                 "mean": torch.exp(background.log_mu[0]).detach().double().cpu().numpy(),

@@ -137,3 +137,10 @@ class GeneSelectionMixin:
         """Columns of the registered counts modelled per component (``None``: all)."""
         genes = self.module.genes
         return None if genes.numel() == 0 else genes.cpu().numpy()
+
+    def _background_columns(self) -> np.ndarray:
+        """Columns of the registered counts in the shared background (empty: none)."""
+        modelled = self._modelled_columns()
+        if modelled is None:
+            return np.empty(0, dtype=np.int64)
+        return np.setdiff1d(np.arange(self.summary_stats.n_vars), modelled)

@@ -71,7 +71,7 @@ class MixtureVI(
     minibatch gradient descent (scvi-tools' training plans), for data too large for batch EM.
 
     By default the clustering is driven by the 2,000 genes of highest binomial deviance
-    (:func:`binomial_deviance`, Townes et al. 2019): each of them gets a mean per component,
+    (Townes et al. 2019; see :attr:`gene_deviance_`): each of them gets a mean per component,
     while every other gene follows one negative binomial shared by all components (the
     background), which leaves the memberships unchanged. Thousands of uninformative genes then
     no longer drown the few that separate cell types in the log-likelihood, and EM's cost
@@ -269,9 +269,7 @@ class MixtureVI(
         else:
             size = row_sums(counts)
         log_size = np.log(size.astype(np.float64))
-        columns = self._modelled_columns()
-        if background:
-            columns = np.setdiff1d(np.arange(counts.shape[1]), columns)
+        columns = self._background_columns() if background else self._modelled_columns()
         if columns is not None:
             counts = select_columns(counts, columns)
         dtype = self.module.log_mu.dtype

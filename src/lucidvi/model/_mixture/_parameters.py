@@ -81,7 +81,7 @@ class ClusterParametersMixin:
             return mean, dispersion
         shape = (self.n_components, self.adata.n_vars)
         full_mean, full_dispersion = np.empty(shape), np.empty(shape)
-        background = np.setdiff1d(np.arange(shape[1]), columns)
+        background = self._background_columns()
         full_mean[:, columns], full_dispersion[:, columns] = mean, dispersion
         full_mean[:, background] = self.background_["mean"].to_numpy()[None, :]
         full_dispersion[:, background] = self.background_["dispersion"].to_numpy()[None, :]
