@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
+from lucidvi._constants import NEIGHBOR_DISTANCE_OBSM, NEIGHBOR_INDEX_OBSM
 from lucidvi._docstrings import lucidvi_dsp
 
 from .._result import TableResult, plot_method
@@ -22,6 +23,9 @@ if TYPE_CHECKING:
     from lucidvi.model import InteractionVI
 
 NULL_SENDER = "(none)"  # the sender type of the null slot (attending to no neighbour)
+# receivers per get_attention call: the long attention table (one row per receiver, head and
+# slot: about 250 per receiver with 8 heads and 30 neighbours) is only ever this big
+_RECEIVERS_PER_PASS = 4096
 # the columns of the table, in order
 _COLUMNS = [
     "level",
@@ -79,7 +83,8 @@ class AttentionPatterns(TableResult):
         """Summarise :meth:`~lucidvi.model.InteractionVI.get_attention` by cell-type pair.
 
         Held-out receivers by default (the cells of the training data the model did not
-        train on), so the patterns are those the model carries to new cells.
+        train on), so the patterns are those the model carries to new cells. The receivers are
+        read a few thousand at a time, so memory does not grow with their number.
 
         Parameters
         ----------
@@ -96,21 +101,20 @@ class AttentionPatterns(TableResult):
         The result.
         """
         adata, cells, description = evaluation_cells(model, adata, indices)
-        attention = model.get_attention(adata, indices=cells, batch_size=batch_size)
-        is_null = attention["neighbor_index"].to_numpy() < 0
-        attention["neighbor_type"] = attention["neighbor_type"].where(~is_null, NULL_SENDER)
-        pairs = _pair_level(attention, model.labels)
-        distances = attention.loc[~is_null, "distance"].to_numpy()
-        if np.ndim(distance_bins) == 0:
-            if int(distance_bins) < 1:
-                raise ValueError(f"distance_bins must be >= 1, got {distance_bins}.")
-            top = float(distances.max()) if distances.size else 1.0
-            edges = np.linspace(0.0, np.nextafter(top, np.inf), int(distance_bins) + 1)
-        else:
-            edges = np.asarray(distance_bins, dtype=np.float64)
-            if edges.ndim != 1 or len(edges) < 2 or np.any(np.diff(edges) <= 0):
-                raise ValueError("distance_bins must be an int or increasing bin edges.")
-        by_distance = _distance_level(attention[~is_null], edges)
+        edges = _distance_edges(adata, cells, distance_bins)
+        pair_sums, receivers, distance_sums = [], [], []
+        for start in range(0, len(cells), _RECEIVERS_PER_PASS):
+            attention = model.get_attention(
+                adata, indices=cells[start : start + _RECEIVERS_PER_PASS], batch_size=batch_size
+            )
+            is_null = attention["neighbor_index"].to_numpy() < 0
+            attention["neighbor_type"] = attention["neighbor_type"].where(~is_null, NULL_SENDER)
+            pair_sums.append(_pair_sums(attention))
+            receivers.append(attention.groupby("cell_type")["cell_index"].nunique())
+            distance_sums.append(_distance_sums(attention[~is_null], edges))
+        n_receivers = pd.concat(receivers).groupby(level=0).sum()
+        pairs = _pair_level(_summed(pair_sums), n_receivers, model.labels)
+        by_distance = _distance_level(_summed(distance_sums), edges)
         table = pd.concat([pairs, by_distance], ignore_index=True)[_COLUMNS]
         return cls(table, description)
 
@@ -194,8 +198,31 @@ class AttentionPatterns(TableResult):
         yield "distance", self.plot_distance()
 
 
-def _pair_level(attention: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
-    """Per receiver and head, sum over each sender type's slots; then mean over receivers."""
+def _distance_edges(
+    adata: AnnData, cells: np.ndarray, distance_bins: int | Sequence[float]
+) -> np.ndarray:
+    """Bin edges: ``distance_bins`` equal bins up to the cells' farthest neighbour, or as given."""
+    if np.ndim(distance_bins) == 0:
+        if int(distance_bins) < 1:
+            raise ValueError(f"distance_bins must be >= 1, got {distance_bins}.")
+        present = np.asarray(adata.obsm[NEIGHBOR_INDEX_OBSM])[cells] >= 0
+        distances = np.asarray(adata.obsm[NEIGHBOR_DISTANCE_OBSM])[cells][present]
+        top = float(distances.max()) if distances.size else 1.0
+        return np.linspace(0.0, np.nextafter(top, np.inf), int(distance_bins) + 1)
+    edges = np.asarray(distance_bins, dtype=np.float64)
+    if edges.ndim != 1 or len(edges) < 2 or np.any(np.diff(edges) <= 0):
+        raise ValueError("distance_bins must be an int or increasing bin edges.")
+    return edges
+
+
+def _summed(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Add up per-pass sums that share an index (passes hold disjoint receivers)."""
+    combined = pd.concat(parts)
+    return combined.groupby(level=list(range(combined.index.nlevels)), sort=True).sum()
+
+
+def _pair_sums(attention: pd.DataFrame) -> pd.DataFrame:
+    """Per head, receiver type and sender type: sums over receivers of their per-type totals."""
     per_cell = attention.groupby(
         ["cell_index", "cell_type", "head", "neighbor_type"], observed=True, sort=False
     ).agg(
@@ -209,15 +236,20 @@ def _pair_level(attention: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
     per_cell["neighbor_share"] = 0.0
     per_cell.loc[real, "neighbor_share"] = per_cell.loc[real, "n_neighbors"] / slots
     per_cell.loc[~real, "n_neighbors"] = 0
-    receivers = attention.groupby("cell_type", observed=True)["cell_index"].nunique()
-    senders = [t for t in labels if t in set(per_cell["neighbor_type"])] + [NULL_SENDER]
-    index = pd.MultiIndex.from_product(
-        [sorted(attention["head"].unique()), list(receivers.index), senders],
-        names=["head", "receiver_type", "sender_type"],
-    )
-    sums = per_cell.groupby(["head", "cell_type", "neighbor_type"], observed=True)[
+    return per_cell.groupby(["head", "cell_type", "neighbor_type"], observed=True)[
         ["attention", "weighted_effect", "neighbor_share", "n_neighbors"]
     ].sum()
+
+
+def _pair_level(sums: pd.DataFrame, receivers: pd.Series, labels: list[str]) -> pd.DataFrame:
+    """Means over each type's receivers of the summed attention on each sender type's slots."""
+    present = set(sums.index.get_level_values("neighbor_type"))
+    senders = [t for t in labels if t in present] + [NULL_SENDER]
+    index = pd.MultiIndex.from_product(
+        [sorted(set(sums.index.get_level_values("head"))), list(receivers.index), senders],
+        names=["head", "receiver_type", "sender_type"],
+    )
+    sums = sums.copy()
     sums.index.names = index.names
     sums = sums.reindex(index, fill_value=0.0).reset_index()
     n_receivers = receivers.reindex(sums["receiver_type"]).to_numpy()
@@ -228,20 +260,26 @@ def _pair_level(attention: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
     return sums.assign(level="pair", distance_low=np.nan, distance_high=np.nan)
 
 
-def _distance_level(attention: pd.DataFrame, edges: np.ndarray) -> pd.DataFrame:
-    """Mean attention of one neighbour per head, cell-type pair and distance bin."""
+def _distance_sums(attention: pd.DataFrame, edges: np.ndarray) -> pd.DataFrame:
+    """Per head, cell-type pair and distance bin: summed weights, neighbours and receivers."""
     bins = np.digitize(attention["distance"].to_numpy(), edges) - 1
     inside = (bins >= 0) & (bins < len(edges) - 1)
     frame = attention[inside].assign(bin=bins[inside])
-    grouped = frame.groupby(["head", "cell_type", "neighbor_type", "bin"], observed=True).agg(
-        attention=("weight", "mean"),
-        weighted_effect=("weighted_effect", "mean"),
+    return frame.groupby(["head", "cell_type", "neighbor_type", "bin"], observed=True).agg(
+        attention=("weight", "sum"),
+        weighted_effect=("weighted_effect", "sum"),
         n_neighbors=("weight", "size"),
         n_receivers=("cell_index", "nunique"),
     )
-    grouped = grouped.reset_index().rename(
+
+
+def _distance_level(sums: pd.DataFrame, edges: np.ndarray) -> pd.DataFrame:
+    """Mean attention of one neighbour per head, cell-type pair and distance bin."""
+    grouped = sums.reset_index().rename(
         columns={"cell_type": "receiver_type", "neighbor_type": "sender_type"}
     )
+    for column in ("attention", "weighted_effect"):
+        grouped[column] = grouped[column] / grouped["n_neighbors"]
     grouped["distance_low"] = edges[grouped["bin"].to_numpy()]
     grouped["distance_high"] = edges[grouped["bin"].to_numpy() + 1]
     return grouped.drop(columns="bin").assign(level="distance", neighbor_share=np.nan)

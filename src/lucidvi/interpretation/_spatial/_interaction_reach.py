@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 from scipy.spatial import cKDTree
+from scipy.special import expit
 
 from lucidvi._constants import NEIGHBORS_UNS
 from lucidvi._docstrings import lucidvi_dsp
@@ -86,7 +87,7 @@ def fit_logistic(
     a = np.zeros(len(weights))
     b = np.zeros(len(weights))
     for _ in range(_NEWTON_STEPS):
-        p = 1.0 / (1.0 + np.exp(-(a[:, None] + b[:, None] * z)))
+        p = expit(a[:, None] + b[:, None] * z)  # no overflow for large |a + b z|
         residual, curvature = weights * (y - p), weights * p * (1 - p)
         grad_a, grad_b = residual.sum(1), (residual * z).sum(1) - ridge * b
         h_aa, h_ab = curvature.sum(1) + _CURVATURE_FLOOR, (curvature * z).sum(1)
