@@ -425,7 +425,7 @@ def fit_em(
     chunks: CountChunks,
     responsibilities: np.ndarray,
     max_iter: int = 500,
-    tol: float = 1e-6,
+    tol: float = 1e-5,
     progress_bar: bool = True,
     description: str = "EM",
 ) -> EMFit:

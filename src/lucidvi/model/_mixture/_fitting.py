@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 # Maximum EM iterations of a fit (``train(max_epochs=None)``, and the amortized mode's start):
-# a bound, not a target; EM at tol=1e-6 took 15 to 60 iterations on CBMC (docs/benchmarks.md).
+# a bound, not a target; at tol=1e-5 EM took 9 to 17 iterations on CBMC (docs/benchmarks.md).
 EM_MAX_ITER = 500
 # Training epochs of the amortized mode by default.
 AMORTIZED_EPOCHS = 50

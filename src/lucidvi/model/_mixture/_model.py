@@ -292,7 +292,7 @@ class MixtureVI(
         init: Init = "kmeans",
         n_init: int = 1,
         max_epochs: int | None = None,
-        tol: float = 1e-6,
+        tol: float = 1e-5,
         seed: int | None = None,
         em_subsample: int = 5000,
         batch_size: int = 256,

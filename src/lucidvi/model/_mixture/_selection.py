@@ -49,7 +49,7 @@ class ClusterNumberSelectionMixin:
         init: Literal["kmeans", "leiden", "random"] = "kmeans",
         n_init: int = 1,
         max_epochs: int = EM_MAX_ITER,
-        tol: float = 1e-6,
+        tol: float = 1e-5,
         heldout_fraction: float = 0.2,
         seed: int | None = None,
         progress_bar: bool = True,
