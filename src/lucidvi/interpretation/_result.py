@@ -25,12 +25,14 @@ from typing import (
 import numpy as np
 import pandas as pd
 
+# Axes at run time, not only for type checkers: the plot methods made by plot_method live in
+# this module's namespace, where documentation tools resolve their annotations
+from matplotlib.axes import Axes
+
 from lucidvi.logging import require_wandb
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-
-    from matplotlib.axes import Axes
 
 _METADATA_KEY = "lucidvi"  # key of the header (type and parameters) in a Parquet schema
 _CSV_PREFIX = "# lucidvi "  # first line of a CSV file: this prefix, then the JSON header
@@ -63,6 +65,7 @@ class TableResult(ABC):
         for name, value in vars(cls).items():  # name the methods made by plot_method
             if getattr(value, "_draws_with", None) is not None:
                 value.__name__, value.__qualname__ = name, f"{cls.__qualname__}.{name}"
+                value.__module__ = cls.__module__  # where documentation tools look the class up
 
     def __post_init__(self) -> None:
         name = type(self).__name__
