@@ -44,6 +44,7 @@ def test_results_on_a_gaussian_model_with_sender_values(gaussian_model):
     )
     ablation = NeighborAblation.compute(gaussian_model, "CD14+ Mono", sender_types=["B"])
     assert (ablation.table["receiver_type"] == "CD14+ Mono").all()
+    assert ablation.table["sender_log2_ratio"].isna().all()  # no ratio of Gaussian means
     scales = LengthScales.compute(gaussian_model, n_bootstrap=5, seed=0)
     assert (scales.table["head_effect"] > 0).all()  # every type keeps its niche uncalibrated
     assert (scales.table["length_scale"] >= 0).all()

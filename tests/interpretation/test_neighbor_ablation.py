@@ -1,7 +1,10 @@
 """NeighborAblation: masking a sender type, per gene, with tests."""
 
+import io
+
 import matplotlib
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.stats import binomtest
 from sklearn.metrics import average_precision_score
@@ -148,3 +151,35 @@ def test_plots_and_errors(spatial_model, result):
     with pytest.raises(ValueError, match="alpha"):
         NeighborAblation.compute(spatial_model, alpha=0)
     matplotlib.pyplot.close("all")
+
+
+def test_sender_ratio_compares_the_two_types_mean_profiles(spatial_model, result):
+    # log2 of the senders' mean expression (per 10,000) over the receivers', both over the
+    # cells the result is computed on: the held-out cells, every type included
+    adata = spatial_model.adata
+    cells = np.setdiff1d(np.arange(adata.n_obs), spatial_model.train_indices)
+    types = adata.obs["cell_type"].to_numpy()[cells]
+    mean = {
+        t: observed_expression(spatial_model, adata, cells[types == t]).mean(0)
+        for t in ("B", "CD14+ Mono")
+    }
+    expected = np.log2((mean["B"] + 1e-3) / (mean["CD14+ Mono"] + 1e-3))
+    got = result.table.query("sender_type == 'B'")["sender_log2_ratio"].to_numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-10)
+    same_type = result.table.query("sender_type == 'CD14+ Mono'")["sender_log2_ratio"]
+    assert (same_type == 0.0).all()
+
+
+def test_a_table_saved_before_the_sender_ratio_loads(result, tmp_path):
+    path = tmp_path / "ablation.csv"
+    result.save(path)
+    header, body = path.read_text(encoding="utf-8").split("\n", 1)
+    older = pd.read_csv(io.StringIO(body)).drop(columns="sender_log2_ratio")
+    path.write_text(header + "\n" + older.to_csv(index=False), encoding="utf-8")
+    loaded = NeighborAblation.load(path)
+    assert loaded.table["sender_log2_ratio"].isna().all()
+    pd.testing.assert_frame_equal(
+        loaded.table.drop(columns="sender_log2_ratio"),
+        result.table.drop(columns="sender_log2_ratio"),
+        check_dtype=False,
+    )

@@ -45,7 +45,9 @@ _COLUMNS = [
     *CONTRAST_COLUMNS,
     "de_p_value_adj",
     "de_significant",
+    "sender_log2_ratio",
 ]
+_CELLS_PER_READ = 10_000  # cells whose expression is read at once for the types' mean profiles
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,6 +73,11 @@ class NeighborAblation(TableResult):
         NaN for ``"gaussian"``), ``de_statistic`` and ``de_p_value`` (Welch's t-test, on
         ``log1p`` of the counts per 10,000 for ``"nb"``, two-sided), ``de_p_value_adj``
         (Benjamini-Hochberg) and ``de_significant``; NaN where no receiver is affected.
+        Last, ``sender_log2_ratio``: log2 of the sender type's mean expression over the
+        receiver type's (counts per 10,000, over the cells the result is computed on; NaN for
+        ``"gaussian"``). Interaction genes that the senders express far more than the
+        receivers (say, ratio above 1) may be the senders' own transcripts assigned to the
+        receivers by cell segmentation (spillover) rather than a response.
     alpha
         Significance level.
     cells
@@ -149,6 +156,7 @@ class NeighborAblation(TableResult):
         genes = np.asarray(adata.var_names, dtype=object)
         counts = model.module.likelihood == "nb"
         frames = []
+        means = _type_means(model, adata, cells, types) if counts else {}
         observed, current = None, None
         for pair in masked_pairs(
             model, adata, cells, types, receivers, senders, batch_size, "Ablations"
@@ -168,6 +176,11 @@ class NeighborAblation(TableResult):
                 frame[["statistic", "p_value"]] = np.nan
             if not counts:  # means may be negative: no fold change
                 frame["log2_fold_change"] = np.nan
+            if pair.sender in means and pair.receiver in means:
+                ratio = (means[pair.sender] + PSEUDOCOUNT) / (means[pair.receiver] + PSEUDOCOUNT)
+                frame["sender_log2_ratio"] = np.log2(ratio)
+            else:  # Gaussian data, or no cell of the type among those the result is computed on
+                frame["sender_log2_ratio"] = np.nan
             frame.insert(0, "gene", genes)
             frame.insert(0, "sender_type", pair.sender)
             frame.insert(0, "receiver_type", pair.receiver)
@@ -199,7 +212,9 @@ class NeighborAblation(TableResult):
 
         The genes the Welch test calls significant (``de_significant``) come first, then the
         rest; within each group, by the absolute observed log2 fold change (the absolute
-        observed change for ``"gaussian"`` models), largest first.
+        observed change for ``"gaussian"`` models), largest first. On imaged tissue, check
+        ``sender_log2_ratio`` of the top genes: genes of the senders found in the receivers
+        they touch may be segmentation spillover.
 
         Parameters
         ----------
@@ -241,7 +256,7 @@ class NeighborAblation(TableResult):
         ``prediction_change``, ``log2_fold_change``, ``residual_change``, ``statistic``,
         ``p_value``, ``p_value_adj``, ``significant``, ``n_affected``, ``observed_change``,
         ``observed_log2_fold_change``, ``de_statistic``, ``de_p_value``, ``de_p_value_adj``,
-        ``de_significant``.
+        ``de_significant``, ``sender_log2_ratio``.
         """
         return self.table.copy()
 
@@ -254,6 +269,8 @@ class NeighborAblation(TableResult):
             table[column] = table[column].astype(str)
         table["significant"] = table["significant"].astype(bool)
         table["de_significant"] = table["de_significant"].astype(bool)
+        if "sender_log2_ratio" not in table:  # saved before the column existed
+            table["sender_log2_ratio"] = np.nan
         return cls(table=table[_COLUMNS], **parameters)
 
     plot_heatmap = plot_method(
@@ -340,3 +357,17 @@ def _gene_tests(observed: np.ndarray, full: np.ndarray, masked: np.ndarray) -> p
     frame["statistic"] = statistic
     frame["p_value"] = np.where(sd > 0, student_t.sf(statistic, df=n - 1), 1.0)
     return frame
+
+
+def _type_means(
+    model: InteractionVI, adata: AnnData, cells: np.ndarray, types: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Mean expression per cell type over ``cells`` (counts per 10,000), read in blocks."""
+    means = {}
+    for kind in np.unique(types):
+        rows = cells[types == kind]
+        total = np.zeros(adata.n_vars)
+        for start in range(0, len(rows), _CELLS_PER_READ):
+            total += observed_expression(model, adata, rows[start : start + _CELLS_PER_READ]).sum(0)
+        means[str(kind)] = total / len(rows)
+    return means
