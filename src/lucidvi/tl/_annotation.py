@@ -13,15 +13,17 @@ if TYPE_CHECKING:
     from anndata import AnnData
 
 
-def _log_normalised(counts) -> sp.csr_matrix:
-    """``log1p`` of counts scaled to the median library size, as a new CSR matrix."""
-    counts = sp.csr_matrix(counts, dtype=np.float64, copy=True)
-    totals = np.asarray(counts.sum(axis=1)).ravel()
+def _log_normalised(counts, columns: np.ndarray) -> np.ndarray:
+    """``log1p`` of the ``columns`` of counts scaled to the median library size (dense, new).
+
+    Library sizes are over every gene; only the chosen columns are copied and transformed.
+    """
+    totals = np.asarray(counts.sum(axis=1), dtype=np.float64).ravel()
     target = float(np.median(totals[totals > 0])) if np.any(totals > 0) else 1.0
     scale = np.divide(target, totals, out=np.zeros_like(totals), where=totals > 0)
-    counts = sp.csr_matrix(sp.diags(scale) @ counts)
-    counts.data = np.log1p(counts.data)
-    return counts
+    chosen = counts[:, columns]
+    chosen = chosen.toarray() if sp.issparse(chosen) else np.asarray(chosen)
+    return np.log1p(chosen.astype(np.float64) * scale[:, None])
 
 
 def annotate_clusters(
@@ -93,7 +95,7 @@ def annotate_clusters(
         raise ValueError(f"obs[{groupby!r}] has missing values.")
     counts = adata.X if layer is None else adata.layers[layer]
     columns = adata.var_names.get_indexer(genes)
-    expression = _log_normalised(counts)[:, columns].toarray()
+    expression = _log_normalised(counts, columns)
     means = pd.DataFrame(expression, columns=genes).groupby(clusters, sort=True).mean()
     lowest = means.min(axis=0)
     spread = (means.max(axis=0) - lowest).replace(0.0, np.nan)
